@@ -1,0 +1,222 @@
+"""Typed config schemas (registered in Hydra's ConfigStore) and validation into a JobSpec.
+
+Validation happens before any simulator or torch import, so a bad value fails fast with a
+message that says what was wrong and what is valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+LENGTH_KINDS = ("steps", "episodes")
+BACKENDS = ("mujoco", "isaaclab")
+
+
+class ConfigError(ValueError):
+    """The composed config is invalid; the message is meant for the person who wrote it."""
+
+
+@dataclass
+class EnvConfig:
+    name: str = MISSING
+    control_hz: float = 50.0
+    physics_hz: float = 500.0
+    task: dict[str, Any] = field(default_factory=dict)  # the task's own settings
+
+
+@dataclass
+class EmbodimentConfig:
+    name: str = MISSING
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ObjectConfig:
+    name: str = MISSING
+
+
+@dataclass
+class LengthConfig:
+    kind: str = "episodes"
+    n: int = 20
+
+
+@dataclass
+class SimConfig:
+    backend: str = "mujoco"
+    nthread: int = 0  # 0: every available core
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DistributedConfig:
+    enabled: bool = False
+    backend: str = "auto"  # nccl on CUDA, gloo on CPU
+
+
+@dataclass
+class JobConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    embodiment: EmbodimentConfig = field(default_factory=EmbodimentConfig)
+    object: ObjectConfig = field(default_factory=ObjectConfig)
+    policy: dict[str, Any] = field(default_factory=dict)
+    length: LengthConfig = field(default_factory=LengthConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+    distributed: Any = False
+    name: str = "default"
+    num_envs: int = 8
+    seed: int = 0
+    device: str = "auto"
+    enable_cameras: bool = False
+    object_set: list[str] | None = None
+    object_set_random: bool = False
+    language_instruction: str | None = None
+    fail_fast: bool = False
+    resume: bool = False
+    progress: bool = True
+    output_dir: str | None = None
+
+
+def register_configs() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="job_schema", node=JobConfig)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job: plain Python values, everything a backend needs to build the env."""
+
+    task: str
+    task_params: dict[str, Any]
+    control_hz: float
+    physics_hz: float
+    embodiment: str
+    embodiment_params: dict[str, Any]
+    objects: tuple[str, ...]  # one per env
+    num_envs: int
+    seed: int
+    length_kind: str
+    length_n: int
+    backend: str
+    nthread: int
+    sim_params: dict[str, Any]
+    device: str
+    enable_cameras: bool
+    policy: dict[str, Any]
+    name: str = "default"
+    language_instruction: str | None = None
+    distributed: bool = False
+
+    def replace(self, **changes: Any) -> JobSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def build_config(cls: type, params: Mapping[str, Any], where: str) -> Any:
+    """Build ``cls.Config`` from ``params``, rejecting unknown keys with the valid ones listed."""
+    config_cls = getattr(cls, "Config", None)
+    if config_cls is None or not dataclasses.is_dataclass(config_cls):
+        return dict(params)
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(params) - fields)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting(s) {', '.join(unknown)}; "
+            f"valid settings: {', '.join(sorted(fields)) or '(none)'}"
+        )
+    try:
+        return config_cls(**params)
+    except TypeError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, DictConfig) or OmegaConf.is_config(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def assign_objects(names: list[str], num_envs: int, random: bool, seed: int) -> tuple[str, ...]:
+    """Env i gets object i mod n, or a seeded random choice per env."""
+    if not names:
+        raise ConfigError("object_set is empty: give at least one object name")
+    if random:
+        import numpy as np
+
+        rng = np.random.default_rng([seed, 0x0B1EC7])
+        return tuple(names[int(i)] for i in rng.integers(0, len(names), size=num_envs))
+    return tuple(names[i % len(names)] for i in range(num_envs))
+
+
+def validate(cfg: Any) -> JobSpec:
+    """Check a composed config and turn it into a JobSpec, or raise ConfigError."""
+    from arena_eval.envs.catalog import check_names
+
+    c = _plain(cfg)
+    errors: list[str] = []
+    num_envs = c.get("num_envs")
+    if not isinstance(num_envs, int) or num_envs < 1:
+        errors.append(f"num_envs must be a positive integer, got {num_envs!r}")
+        num_envs = 1
+    length = c.get("length") or {}
+    kind, n = length.get("kind"), length.get("n")
+    if kind not in LENGTH_KINDS:
+        errors.append(f"length.kind must be one of {', '.join(LENGTH_KINDS)}, got {kind!r}")
+    if not isinstance(n, int) or n < 1:
+        errors.append(f"length.n must be a positive integer, got {n!r}")
+    sim = c.get("sim") or {}
+    backend = sim.get("backend")
+    if backend not in BACKENDS:
+        errors.append(f"sim.backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    env = c.get("env") or {}
+    control_hz, physics_hz = env.get("control_hz"), env.get("physics_hz")
+    if not (isinstance(control_hz, int | float) and control_hz > 0):
+        errors.append(f"env.control_hz must be positive, got {control_hz!r}")
+    elif not (isinstance(physics_hz, int | float) and physics_hz >= control_hz):
+        errors.append(
+            f"env.physics_hz must be >= env.control_hz ({control_hz}), got {physics_hz!r}"
+        )
+    object_set = c.get("object_set")
+    if object_set:
+        if isinstance(object_set, str):
+            object_set = [s.strip() for s in object_set.split(",") if s.strip()]
+        names = [str(o) for o in object_set]
+    else:
+        names = [str((c.get("object") or {}).get("name"))]
+    policy = c.get("policy") or {}
+    if not (policy.get("name") or policy.get("_target_")):
+        errors.append("policy needs a name: pick one with policy=<name> (e.g. policy=scripted)")
+    errors += check_names(backend, env.get("name"), (c.get("embodiment") or {}).get("name"), names)
+    if errors:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+    objects = assign_objects(names, num_envs, bool(c.get("object_set_random")), int(c["seed"]))
+    distributed = c.get("distributed")
+    if isinstance(distributed, dict):
+        distributed = bool(distributed.get("enabled"))
+    return JobSpec(
+        task=env["name"],
+        task_params=dict(env.get("task") or {}),
+        control_hz=float(control_hz),
+        physics_hz=float(physics_hz),
+        embodiment=c["embodiment"]["name"],
+        embodiment_params=dict(c["embodiment"].get("params") or {}),
+        objects=objects,
+        num_envs=num_envs,
+        seed=int(c["seed"]),
+        length_kind=kind,
+        length_n=n,
+        backend=backend,
+        nthread=int(sim.get("nthread", 0)),
+        sim_params=dict(sim.get("params") or {}),
+        device=str(c.get("device", "auto")),
+        enable_cameras=bool(c.get("enable_cameras")),
+        policy=dict(policy),
+        name=str(c.get("name", "default")),
+        language_instruction=c.get("language_instruction"),
+        distributed=bool(distributed),
+    )

@@ -1,0 +1,86 @@
+"""The MuJoCo backend: builds env specs and envs from a JobSpec, caching compiled models."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from arena_eval.config import JobSpec, build_config
+from arena_eval.envs.base import ArraySpec, EnvSpec
+from arena_eval.envs.mujoco.embodiments import make_embodiment
+from arena_eval.envs.mujoco.objects import get_object
+from arena_eval.envs.mujoco.tasks import task_class
+
+
+def make_task(job: JobSpec):
+    cls = task_class(job.task)
+    return cls(build_config(cls, job.task_params, f"env {job.task!r} (env.task)"))
+
+
+def build_spec(job: JobSpec, task=None, embodiment=None) -> EnvSpec:
+    """The EnvSpec of a job, without compiling anything (servers use this too)."""
+    task = task or make_task(job)
+    embodiment = embodiment or make_embodiment(job.embodiment, job.embodiment_params)
+    layout = embodiment.layout
+    observations = {**embodiment.observations(), **task.observations()}
+    return EnvSpec(
+        task=job.task,
+        embodiment=job.embodiment,
+        num_envs=job.num_envs,
+        observations=observations,
+        action=ArraySpec((layout.dim,)),
+        action_names=layout.names,
+        action_low=layout.low,
+        action_high=layout.high,
+        action_mode=layout.mode,
+        control_hz=job.control_hz,
+        max_episode_steps=task.episode_steps(job.control_hz),
+        objects=tuple(dict.fromkeys(job.objects)),
+        task_info=task.info(),
+    )
+
+
+class MujocoBackend:
+    name = "mujoco"
+
+    def __init__(self, nthread: int = 0) -> None:
+        self.nthread = nthread
+        self._models: dict[tuple, Any] = {}
+        self.stats = {"models_compiled": 0, "model_cache_hits": 0, "compile_s": 0.0}
+
+    def _model(self, job: JobSpec, task, embodiment, obj_name: str):
+        from arena_eval.envs.mujoco.scene import compose
+
+        key = (
+            job.task,
+            repr(sorted(job.task_params.items())),
+            job.embodiment,
+            repr(sorted(job.embodiment_params.items())),
+            obj_name,
+            job.physics_hz,
+        )
+        model = self._models.get(key)
+        if model is None:
+            start = time.perf_counter()
+            model = compose(task, embodiment, get_object(obj_name), job.physics_hz)
+            self.stats["compile_s"] += time.perf_counter() - start
+            self.stats["models_compiled"] += 1
+            self._models[key] = model
+        else:
+            self.stats["model_cache_hits"] += 1
+        return model
+
+    def make_env(self, job: JobSpec, rank: int = 0):
+        from arena_eval.envs.mujoco.env import MujocoEnv
+
+        task = make_task(job)
+        embodiment = make_embodiment(job.embodiment, job.embodiment_params)
+        spec = build_spec(job, task, embodiment)
+        models = {o: self._model(job, task, embodiment, o) for o in dict.fromkeys(job.objects)}
+        env_objects = [get_object(o) for o in job.objects]
+        return MujocoEnv(
+            spec, task, embodiment, models, env_objects, job.physics_hz, self.nthread, rank
+        )
+
+    def close(self) -> None:
+        self._models.clear()

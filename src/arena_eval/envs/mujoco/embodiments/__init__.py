@@ -1,0 +1,36 @@
+"""Embodiments of the MuJoCo backend: one module per robot family, registered by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from arena_eval.envs.mujoco.embodiments.base import Embodiment
+
+EmbodimentFactory = Callable[[dict[str, Any]], Embodiment]
+
+
+def _franka(mode: str) -> EmbodimentFactory:
+    def make(params: dict[str, Any]) -> Embodiment:
+        from arena_eval.envs.mujoco.embodiments.franka import Franka
+
+        return Franka(mode=mode, **params)
+
+    return make
+
+
+# Sorted registry: adding an embodiment is one entry here, one module and one config file.
+EMBODIMENTS: dict[str, EmbodimentFactory] = {
+    "franka_ik": _franka("ee_delta"),
+    "franka_joint_pos": _franka("joint_pos"),
+}
+
+
+def make_embodiment(name: str, params: dict[str, Any] | None = None) -> Embodiment:
+    try:
+        factory = EMBODIMENTS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown embodiment {name!r}; available: {', '.join(sorted(EMBODIMENTS))}"
+        ) from None
+    return factory(dict(params or {}))

@@ -1,0 +1,56 @@
+"""What an embodiment provides: its model in the scene, its action layout, its controller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from arena_eval.envs.base import ArraySpec
+
+
+@dataclass(frozen=True)
+class ActionLayout:
+    mode: str  # "ee_delta" | "joint_pos"
+    names: tuple[str, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+
+class Embodiment:
+    """Base class. ``attach`` edits the scene spec; ``bind`` resolves ids in a compiled model."""
+
+    name: str = ""
+    layout: ActionLayout
+
+    def attach(self, world) -> None:  # world: mujoco.MjSpec
+        raise NotImplementedError
+
+    def observations(self) -> dict[str, ArraySpec]:
+        raise NotImplementedError
+
+    def bind(self, model) -> EmbodimentState:
+        raise NotImplementedError
+
+
+class EmbodimentState:
+    """An embodiment bound to one compiled model: reads robot state, writes controls."""
+
+    def home(self, qpos: np.ndarray, ctrl: np.ndarray) -> None:
+        """Write the home configuration into rows of ``qpos`` and matching ``ctrl``."""
+        raise NotImplementedError
+
+    def after_reset(self, rows: np.ndarray) -> None:
+        """Called once the reset rows' kinematics are current (controllers latch targets)."""
+
+    def apply(self, actions: np.ndarray, ids: np.ndarray) -> None:
+        """Turn actions of the simulations ``ids`` into actuator controls."""
+        raise NotImplementedError
+
+    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+        """Write this embodiment's observations of every simulation into ``out[key][rows]``."""
+        raise NotImplementedError

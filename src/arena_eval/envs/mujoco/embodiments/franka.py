@@ -1,0 +1,173 @@
+"""Franka Panda with its parallel gripper, from robosuite's installed MJCF files.
+
+The arm's torque motors are replaced by joint position servos with gravity compensation, so
+both action modes share one low-level controller:
+- ``joint_pos``: absolute joint targets (7) + gripper command;
+- ``ee_delta``: end-effector delta pose (world-frame translation in metres, rotation vector in
+  radians) + gripper command. Deltas move a per-env end-effector target (held within
+  ``max_lag`` of the hand, so a blocked arm does not wind up); one damped-least-squares IK step
+  per control step on MuJoCo's Jacobians, batched over all envs, turns the remaining error into
+  joint targets. Integrating onto the target, not onto the measured pose, removes servo lag.
+The gripper command is in [-1, 1]: -1 closed, +1 open.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from arena_eval.envs.base import ArraySpec
+from arena_eval.envs.mujoco.assets import robosuite_asset
+from arena_eval.envs.mujoco.embodiments.base import ActionLayout, Embodiment, EmbodimentState
+from arena_eval.geometry import quat_from_rotvec, quat_mul, rotation_error
+
+ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
+# Home pose: gripper pointing down, fingers closing along world y, the grip point 0.42 m in
+# front of the base and 0.42 m above the table.
+HOME = np.array([0.0, -0.4388, 0.0, -2.2992, 0.0, 1.8604, 0.7859])
+FINGER_OPEN = 0.04  # metres per finger
+PREFIX = "robot_"
+
+
+class Franka(Embodiment):
+    def __init__(
+        self,
+        mode: str,
+        kp: tuple[float, ...] = (1200, 1200, 1000, 1000, 600, 400, 200),
+        ik_damping: float = 0.05,
+        max_delta_pos: float = 0.05,
+        max_delta_rot: float = 0.3,
+        max_lag: float = 0.08,
+    ) -> None:
+        if mode not in ("ee_delta", "joint_pos"):
+            raise ValueError(f"franka: unknown action mode {mode!r} (ee_delta or joint_pos)")
+        self.mode = mode
+        self.name = "franka_ik" if mode == "ee_delta" else "franka_joint_pos"
+        self.kp = tuple(float(k) for k in kp)
+        self.ik_damping = float(ik_damping)
+        self.max_lag = float(max_lag)
+        if mode == "ee_delta":
+            p, r = float(max_delta_pos), float(max_delta_rot)
+            self.layout = ActionLayout(
+                mode,
+                ("dx", "dy", "dz", "drx", "dry", "drz", "gripper"),
+                (-p, -p, -p, -r, -r, -r, -1.0),
+                (p, p, p, r, r, r, 1.0),
+            )
+        else:
+            spec = mujoco.MjSpec.from_file(str(robosuite_asset("robots/panda/robot.xml")))
+            ranges = [tuple(spec.joint(j).range) for j in ARM_JOINTS]
+            self.layout = ActionLayout(
+                mode,
+                (*ARM_JOINTS, "gripper"),
+                (*(r[0] for r in ranges), -1.0),
+                (*(r[1] for r in ranges), 1.0),
+            )
+
+    def observations(self) -> dict[str, ArraySpec]:
+        return {
+            "joint_pos": ArraySpec((9,)),
+            "joint_vel": ArraySpec((9,)),
+            "ee_pos": ArraySpec((3,)),
+            "ee_quat": ArraySpec((4,)),
+            "gripper_opening": ArraySpec((1,)),
+        }
+
+    def attach(self, world: mujoco.MjSpec) -> None:
+        arm = mujoco.MjSpec.from_file(str(robosuite_asset("robots/panda/robot.xml")))
+        gripper = mujoco.MjSpec.from_file(str(robosuite_asset("grippers/panda_gripper.xml")))
+        for actuator in list(arm.actuators):
+            arm.delete(actuator)
+        for body in arm.bodies:
+            body.gravcomp = 1.0
+        for geom in arm.geoms:
+            # The arm collides with the world (contype 2 meets conaffinity 3 of fixtures and
+            # objects) but not with itself or its gripper: no mesh-mesh self-collision cost.
+            if geom.contype or geom.conaffinity:
+                geom.contype, geom.conaffinity = 2, 0
+        for body in gripper.bodies:
+            body.gravcomp = 1.0
+        for joint, kp in zip(ARM_JOINTS, self.kp, strict=True):
+            actuator = arm.add_actuator(name=f"servo_{joint}", target=joint)
+            actuator.trntype = mujoco.mjtTrn.mjTRN_JOINT
+            actuator.set_to_position(kp=kp, dampratio=1.0, inheritrange=1.0)
+            arm.joint(joint).armature = 0.1
+        arm.body("right_hand").add_frame().attach_body(
+            gripper.body("right_gripper"), "gripper_", ""
+        )
+        world.worldbody.add_frame().attach_body(arm.body("base"), PREFIX, "")
+
+    def bind(self, model: mujoco.MjModel, sims) -> EmbodimentState:
+        return FrankaState(self, model, sims)
+
+
+class FrankaState(EmbodimentState):
+    def __init__(self, franka: Franka, model: mujoco.MjModel, sims) -> None:
+        self.franka = franka
+        self.sims = sims
+        joints = [PREFIX + j for j in ARM_JOINTS]
+        fingers = [PREFIX + "gripper_finger_joint1", PREFIX + "gripper_finger_joint2"]
+        self.qadr = np.array([model.joint(j).qposadr[0] for j in joints + fingers])
+        self.vadr = np.array([model.joint(j).dofadr[0] for j in joints + fingers])
+        self.arm_dofs = self.vadr[:7]
+        self.arm_ctrl = np.array([model.actuator(f"{PREFIX}servo_{j}").id for j in ARM_JOINTS])
+        self.finger_ctrl = np.array(
+            [model.actuator(f"{PREFIX}gripper_gripper_finger_joint{i}").id for i in (1, 2)]
+        )
+        self.ee_body = model.body(PREFIX + "gripper_eef").id
+        lo, hi = model.jnt_range[[model.joint(j).id for j in joints]].T
+        self.q_low, self.q_high = lo, hi
+        self.target_pos = np.zeros((sims.nsim, 3))
+        self.target_quat = np.tile([1.0, 0, 0, 0], (sims.nsim, 1))
+
+    def home(self, qpos: np.ndarray, ctrl: np.ndarray) -> None:
+        qpos[:, self.qadr[:7]] = HOME
+        qpos[:, self.qadr[7]] = FINGER_OPEN
+        qpos[:, self.qadr[8]] = -FINGER_OPEN
+        ctrl[:, self.arm_ctrl] = HOME
+        ctrl[:, self.finger_ctrl] = (FINGER_OPEN, -FINGER_OPEN)
+
+    def after_reset(self, rows: np.ndarray) -> None:
+        self.target_pos[rows] = self.sims.xpos[rows, self.ee_body]
+        self.target_quat[rows] = self.sims.xquat[rows, self.ee_body]
+
+    def apply(self, actions: np.ndarray, ids: np.ndarray) -> None:
+        sims = self.sims
+        if self.franka.mode == "joint_pos":
+            targets = np.clip(actions[:, :7], self.q_low, self.q_high)
+        else:
+            targets = self._ik(actions[:, :6], ids)
+        opening = FINGER_OPEN * 0.5 * (np.clip(actions[:, -1], -1.0, 1.0) + 1.0)
+        ctrl = sims.ctrl
+        ctrl[np.ix_(ids, self.arm_ctrl)] = targets
+        ctrl[ids, self.finger_ctrl[0]] = opening
+        ctrl[ids, self.finger_ctrl[1]] = -opening
+
+    def _ik(self, delta: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Move the targets by ``delta``; one damped-least-squares step towards them:
+        dq = J^T (J J^T + lambda^2 I)^-1 [dp; dr]."""
+        sims, f = self.sims, self.franka
+        lo, hi = np.array(f.layout.low[:6]), np.array(f.layout.high[:6])
+        delta = np.clip(delta, lo, hi)
+        pos, quat = sims.xpos[ids, self.ee_body], sims.xquat[ids, self.ee_body]
+        lag = self.target_pos[ids] + delta[:, :3] - pos
+        norm = np.linalg.norm(lag, axis=1, keepdims=True)
+        target_pos = pos + lag * np.minimum(1.0, f.max_lag / np.maximum(norm, 1e-9))
+        target_quat = quat_mul(quat_from_rotvec(delta[:, 3:]), self.target_quat[ids])
+        self.target_pos[ids], self.target_quat[ids] = target_pos, target_quat
+        error = np.concatenate([target_pos - pos, rotation_error(target_quat, quat)], axis=1)
+        jacp, jacr = sims.batch.jac(self.ee_body, pos, ids)
+        jac = np.concatenate([jacp[:, :, self.arm_dofs], jacr[:, :, self.arm_dofs]], axis=1)
+        jjt = jac @ jac.transpose(0, 2, 1)
+        jjt += (f.ik_damping**2) * np.eye(6)
+        dq = (jac.transpose(0, 2, 1) @ np.linalg.solve(jjt, error[:, :, None]))[:, :, 0]
+        q = sims.qpos[np.ix_(ids, self.qadr[:7])]
+        return np.clip(q + dq, self.q_low, self.q_high)
+
+    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+        sims = self.sims
+        out["joint_pos"][rows] = sims.qpos[:, self.qadr]
+        out["joint_vel"][rows] = sims.qvel[:, self.vadr]
+        out["ee_pos"][rows] = sims.xpos[:, self.ee_body]
+        out["ee_quat"][rows] = sims.xquat[:, self.ee_body]
+        out["gripper_opening"][rows, 0] = sims.qpos[:, self.qadr[7]] - sims.qpos[:, self.qadr[8]]

@@ -1,0 +1,187 @@
+"""The batched MuJoCo env: ``mujoco.batch.Batch`` stepping, per-env resets, episode records.
+
+Envs that share an object share one compiled model and one Batch (a "group"); an object set
+becomes one group per object. Env ids are global; each group maps them to its own rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+from mujoco import batch as mjbatch
+
+from arena_eval.envs.base import EnvSpec, EpisodeRecord, EpisodeSource, StepResult
+from arena_eval.envs.mujoco.embodiments.base import Embodiment
+from arena_eval.envs.mujoco.objects import ObjectSpec
+from arena_eval.envs.mujoco.tasks.base import Task
+
+
+class Sims:
+    """One persistent Batch of simulations of one model, with live views of its state."""
+
+    def __init__(self, model: mujoco.MjModel, nsim: int, nthread: int, control_hz: float) -> None:
+        self.model = model
+        self.nsim = nsim
+        self.control_hz = control_hz
+        self.batch = mjbatch.Batch(model, nsim, nthread=nthread, persistent=True)
+        self.qpos = self.batch.bind("qpos")
+        self.qvel = self.batch.bind("qvel")
+        self.ctrl = self.batch.bind("ctrl")
+        self.xpos = self.batch.bind("xpos")
+        self.xquat = self.batch.bind("xquat")
+
+
+@dataclass
+class Group:
+    obj: ObjectSpec
+    env_ids: np.ndarray  # global env ids of this group's rows, in row order
+    sims: Sims
+    robot: object  # EmbodimentState
+    task: object  # TaskState
+
+
+class MujocoEnv:
+    def __init__(
+        self,
+        spec: EnvSpec,
+        task: Task,
+        embodiment: Embodiment,
+        models: dict[str, mujoco.MjModel],
+        env_objects: list[ObjectSpec],
+        physics_hz: float,
+        nthread: int = 0,
+        rank: int = 0,
+    ) -> None:
+        self.spec = spec
+        self.rank = rank
+        n = spec.num_envs
+        self.decimation = max(1, round(physics_hz / spec.control_hz))
+        self.groups: list[Group] = []
+        for name in dict.fromkeys(o.name for o in env_objects):
+            env_ids = np.array([i for i, o in enumerate(env_objects) if o.name == name])
+            obj = env_objects[env_ids[0]]
+            sims = Sims(models[name], len(env_ids), nthread, spec.control_hz)
+            self.groups.append(
+                Group(
+                    obj,
+                    env_ids,
+                    sims,
+                    embodiment.bind(sims.model, sims),
+                    task.bind(sims.model, sims, obj),
+                )
+            )
+        self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
+        self.active = np.zeros(n, dtype=bool)
+        self.steps = np.zeros(n, dtype=np.int64)
+        self.episode_index = np.full(n, -1, dtype=np.int64)
+        self.episode_seed = np.zeros(n, dtype=np.int64)
+        self._source: EpisodeSource | None = None
+        self._zero_reward = np.zeros(n, dtype=np.float32)
+
+    # -- episodes ------------------------------------------------------------------------
+    def reset(self, episodes: EpisodeSource) -> dict[str, np.ndarray]:
+        self._source = episodes
+        self.active[:] = False
+        self._start(np.arange(self.spec.num_envs))
+        self._observe()
+        return {k: v.copy() for k, v in self.obs.items()}
+
+    def _start(self, env_ids: np.ndarray) -> np.ndarray:
+        """Start the next episode on each env, or retire it when the budget is spent."""
+        started = []
+        for env_id in env_ids:
+            nxt = self._source.next() if self._source is not None else None
+            if nxt is None:
+                self.active[env_id] = False
+                continue
+            self.episode_index[env_id], self.episode_seed[env_id] = nxt
+            self.active[env_id] = True
+            self.steps[env_id] = 0
+            started.append(env_id)
+        started_ids = np.array(started, dtype=np.int64)
+        for group in self.groups:
+            rows = np.flatnonzero(np.isin(group.env_ids, started_ids))
+            if rows.size:
+                self._reset_rows(group, rows)
+        return started_ids
+
+    def _reset_rows(self, group: Group, rows: np.ndarray) -> None:
+        sims = group.sims
+        sims.batch.reset(rows, stage=mujoco.mjtStage.mjSTAGE_NONE)
+        qpos, ctrl = sims.qpos[rows], sims.ctrl[rows]
+        group.robot.home(qpos, ctrl)
+        sims.qpos[rows], sims.ctrl[rows] = qpos, ctrl
+        seeds = self.episode_seed[group.env_ids[rows]]
+        group.task.reset(rows, [np.random.default_rng(int(s)) for s in seeds])
+        sims.batch.forward(rows)
+        group.robot.after_reset(rows)
+        group.task.after_reset(rows)
+
+    # -- stepping ------------------------------------------------------------------------
+    def step(self, actions: np.ndarray) -> StepResult:
+        n = self.spec.num_envs
+        success = np.zeros(n, dtype=bool)
+        failure = np.zeros(n, dtype=bool)
+        for group in self.groups:
+            rows = np.flatnonzero(self.active[group.env_ids])
+            if not rows.size:
+                continue
+            ids = None if rows.size == group.sims.nsim else rows
+            group.robot.apply(actions[group.env_ids[rows]], rows)
+            group.sims.batch.step(ids, nstep=self.decimation, stage=mujoco.mjtStage.mjSTAGE_VEL)
+            s, f = group.task.update()
+            success[group.env_ids] = s
+            failure[group.env_ids] = f
+        was_active = self.active.copy()
+        self.steps[was_active] += 1
+        success &= was_active
+        failure &= was_active & ~success
+        terminated = success | failure
+        truncated = was_active & ~terminated & (self.steps >= self.spec.max_episode_steps)
+        done = np.flatnonzero(terminated | truncated)
+        episodes = [self._record(int(i), bool(success[i]), bool(failure[i])) for i in done]
+        reset_ids = self._start(done) if done.size else done
+        self._observe()
+        return StepResult(
+            obs={k: v.copy() for k, v in self.obs.items()},
+            reward=success.astype(np.float32) if done.size else self._zero_reward,
+            terminated=terminated,
+            truncated=truncated,
+            episodes=episodes,
+            reset_env_ids=reset_ids,
+            active=self.active.copy(),
+            stepped=int(was_active.sum()),
+        )
+
+    def _record(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
+        for group in self.groups:
+            rows = np.flatnonzero(group.env_ids == env_id)
+            if rows.size:
+                row = int(rows[0])
+                task = group.task
+                return EpisodeRecord(
+                    episode_index=int(self.episode_index[env_id]),
+                    env_id=env_id,
+                    seed=int(self.episode_seed[env_id]),
+                    object=group.obj.name,
+                    success=success,
+                    length=int(self.steps[env_id]),
+                    outcome="success" if success else "failure" if failure else "timeout",
+                    object_moved=bool(task.moved[row]),
+                    door_moved=task.door_moved(row),
+                    subtasks={k: bool(v[row]) for k, v in task.subtasks.items()},
+                    rank=self.rank,
+                )
+        raise KeyError(env_id)
+
+    def _observe(self) -> None:
+        for group in self.groups:
+            group.robot.observe(self.obs, group.env_ids)
+            group.task.observe(self.obs, group.env_ids)
+
+    def close(self) -> None:
+        # Batches hold native memory; drop every reference so it is released now, not later.
+        self.groups.clear()
+        self.obs.clear()

@@ -1,0 +1,146 @@
+"""What a task provides: fixtures and the object in the scene, resets, success/failure terms.
+
+Every task holds one free object from the catalog (the thing to manipulate, or a bystander
+whose motion ``object_moved`` reports). The shared object logic lives here; a task module adds
+its fixtures, its reset distribution and its terms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import mujoco
+import numpy as np
+
+from arena_eval.envs.base import ArraySpec
+from arena_eval.envs.mujoco.objects import ObjectSpec
+
+TABLE_TOP = 0.0  # the table's surface is the world's z = 0; the robot stands on it
+# Thresholds from the reference's metrics (see docs/metrics.md).
+OBJECT_MOVED_DISTANCE = 0.05
+OBJECT_MOVED_SPEED = 0.5
+DOOR_MOVED_OPENNESS = 0.05
+WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
+
+
+class Task:
+    name: ClassVar[str] = ""
+    has_door: ClassVar[bool] = False
+
+    @dataclasses.dataclass
+    class Config:
+        episode_length_s: float = 6.0
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    # -- scene ---------------------------------------------------------------------------
+    def build(self, world: mujoco.MjSpec, obj: ObjectSpec) -> None:
+        self.add_table(world)
+        self.add_object(world, obj)
+
+    @staticmethod
+    def add_table(world: mujoco.MjSpec) -> None:
+        table = world.worldbody.add_body(name="table", pos=[0.35, 0, TABLE_TOP - 0.025])
+        geom = table.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.6, 0.7, 0.025])
+        geom.rgba = [0.55, 0.45, 0.35, 1]
+        geom.contype, geom.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
+
+    @staticmethod
+    def add_object(world: mujoco.MjSpec, obj: ObjectSpec) -> None:
+        body = world.worldbody.add_body(name="object", pos=[0.5, 0, obj.height / 2])
+        body.add_freejoint(name="object_joint")
+        if obj.shape == "cylinder":
+            size = [obj.size[0] / 2, obj.size[2] / 2, 0]
+            kind = mujoco.mjtGeom.mjGEOM_CYLINDER
+        else:
+            size = [s / 2 for s in obj.size]
+            kind = mujoco.mjtGeom.mjGEOM_BOX
+        geom = body.add_geom(name="object_geom", type=kind, size=size, mass=obj.mass)
+        geom.rgba = list(obj.rgba)
+        geom.friction = [1.0, 0.01, 0.001]
+        geom.condim = 4
+        geom.contype, geom.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
+
+    # -- spec ----------------------------------------------------------------------------
+    def observations(self) -> dict[str, ArraySpec]:
+        return {
+            "object_pos": ArraySpec((3,)),
+            "object_quat": ArraySpec((4,)),
+            "object_lin_vel": ArraySpec((3,)),
+            "object_size": ArraySpec((3,)),
+        }
+
+    def info(self) -> dict[str, Any]:
+        """Static, privileged layout facts for scripted experts (JSON-able)."""
+        return {}
+
+    def episode_steps(self, control_hz: float) -> int:
+        return max(1, round(self.config.episode_length_s * control_hz))
+
+    def bind(self, model: mujoco.MjModel, sims, obj: ObjectSpec) -> TaskState:
+        raise NotImplementedError
+
+
+class TaskState:
+    """A task bound to one compiled model and its simulations (``sims``, ``m`` of them)."""
+
+    def __init__(self, task: Task, model: mujoco.MjModel, sims, obj: ObjectSpec) -> None:
+        self.task = task
+        self.sims = sims
+        self.obj = obj
+        joint = model.joint("object_joint")
+        self.obj_q = int(joint.qposadr[0])
+        self.obj_v = int(joint.dofadr[0])
+        self.obj_body = model.body("object").id
+        m = sims.nsim
+        self.start_pos = np.zeros((m, 3))
+        self.moved = np.zeros(m, dtype=bool)
+        self.subtasks: dict[str, np.ndarray] = {}
+
+    # -- resets --------------------------------------------------------------------------
+    def place_object(self, rows: np.ndarray, xy: np.ndarray, yaw: np.ndarray) -> None:
+        qpos = self.sims.qpos
+        qpos[rows, self.obj_q : self.obj_q + 2] = xy
+        qpos[rows, self.obj_q + 2] = TABLE_TOP + self.obj.height / 2 + 1e-4
+        qpos[rows, self.obj_q + 3] = np.cos(yaw / 2)
+        qpos[rows, self.obj_q + 4 : self.obj_q + 6] = 0.0
+        qpos[rows, self.obj_q + 6] = np.sin(yaw / 2)
+        self.sims.qvel[rows, self.obj_v : self.obj_v + 6] = 0.0
+
+    def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        """Write each row's initial task state (object pose, fixtures) into qpos."""
+        raise NotImplementedError
+
+    def after_reset(self, rows: np.ndarray) -> None:
+        """Record the starting values that the episode's metrics compare against."""
+        self.start_pos[rows] = self.sims.qpos[rows, self.obj_q : self.obj_q + 3]
+        self.moved[rows] = False
+        for flags in self.subtasks.values():
+            flags[rows] = False
+
+    # -- terms ---------------------------------------------------------------------------
+    def object_pos(self) -> np.ndarray:
+        return self.sims.qpos[:, self.obj_q : self.obj_q + 3]
+
+    def update(self) -> tuple[np.ndarray, np.ndarray]:
+        """After a control step: update per-episode trackers; return (success, failure)."""
+        pos = self.object_pos()
+        speed = np.linalg.norm(self.sims.qvel[:, self.obj_v : self.obj_v + 3], axis=1)
+        distance = np.linalg.norm(pos - self.start_pos, axis=1)
+        self.moved |= (distance > OBJECT_MOVED_DISTANCE) | (speed > OBJECT_MOVED_SPEED)
+        return self.terms()
+
+    def terms(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def door_moved(self, row: int) -> bool | None:
+        return None
+
+    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+        q, v = self.obj_q, self.obj_v
+        out["object_pos"][rows] = self.sims.qpos[:, q : q + 3]
+        out["object_quat"][rows] = self.sims.qpos[:, q + 3 : q + 7]
+        out["object_lin_vel"][rows] = self.sims.qvel[:, v : v + 3]
+        out["object_size"][rows] = self.obj.size

@@ -1,0 +1,53 @@
+"""Lift the object: success once it is at least ``lift_height`` above its rest height and has
+stayed there for ``hold_s``; failure if it falls off the table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import mujoco
+import numpy as np
+
+from arena_eval.envs.mujoco.objects import ObjectSpec
+from arena_eval.envs.mujoco.tasks.base import TABLE_TOP, Task, TaskState
+
+
+class LiftObject(Task):
+    name = "lift_object"
+
+    @dataclasses.dataclass
+    class Config:
+        episode_length_s: float = 6.0
+        lift_height: float = 0.10
+        hold_s: float = 0.5
+        object_x: float = 0.5
+        xy_noise: float = 0.05
+        yaw_noise: float = 0.5
+        drop_height: float = -0.05
+
+    def info(self) -> dict:
+        return {"lift_height": self.config.lift_height, "table_top": TABLE_TOP}
+
+    def bind(self, model: mujoco.MjModel, sims, obj: ObjectSpec) -> TaskState:
+        return LiftState(self, model, sims, obj)
+
+
+class LiftState(TaskState):
+    def __init__(self, task: LiftObject, model, sims, obj) -> None:
+        super().__init__(task, model, sims, obj)
+        self.held_steps = np.zeros(sims.nsim, dtype=np.int64)
+        self.hold_needed = max(1, round(task.config.hold_s * sims.control_hz))
+
+    def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        c = self.task.config
+        noise = np.array([r.uniform(-1, 1, size=3) for r in rngs]).reshape(-1, 3)
+        xy = np.stack([c.object_x + c.xy_noise * noise[:, 0], c.xy_noise * noise[:, 1]], axis=1)
+        self.place_object(rows, xy, c.yaw_noise * noise[:, 2])
+        self.held_steps[rows] = 0
+
+    def terms(self) -> tuple[np.ndarray, np.ndarray]:
+        c = self.task.config
+        z = self.object_pos()[:, 2]
+        lifted = z >= self.start_pos[:, 2] + c.lift_height
+        self.held_steps = np.where(lifted, self.held_steps + 1, 0)
+        return self.held_steps >= self.hold_needed, z < TABLE_TOP + c.drop_height

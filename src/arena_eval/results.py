@@ -1,0 +1,94 @@
+"""Writing and reading a job's results: results.json and episodes.csv, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from arena_eval.envs.base import EpisodeRecord
+
+RESULTS = "results.json"
+EPISODES = "episodes.csv"
+SCHEMA_VERSION = 1
+_PACKAGES = ("arena-eval", "mujoco", "numpy", "hydra-core", "omegaconf", "torch", "pyzmq")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def episodes_csv(records: list[EpisodeRecord]) -> str:
+    buf = io.StringIO()
+    subtasks = sorted({k for r in records for k in r.subtasks})
+    fields = [f.name for f in dataclasses.fields(EpisodeRecord) if f.name != "subtasks"]
+    writer = csv.writer(buf)
+    writer.writerow(fields + [f"subtask_{k}" for k in subtasks])
+    for r in sorted(records, key=lambda r: r.episode_index):
+        row = [getattr(r, f) for f in fields]
+        writer.writerow(
+            ["" if v is None else int(v) if isinstance(v, bool) else v for v in row]
+            + [int(r.subtasks.get(k, False)) for k in subtasks]
+        )
+    return buf.getvalue()
+
+
+def read_episodes(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_results(out_dir: Path, results: dict[str, Any], records: list[EpisodeRecord]) -> Path:
+    atomic_write(out_dir / EPISODES, episodes_csv(records))
+    path = out_dir / RESULTS
+    atomic_write(path, json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+    return path
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _git_sha() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=2
+        )
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(seed: int) -> dict[str, Any]:
+    versions = {}
+    for package in _PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {
+        "versions": versions,
+        "python": platform.python_version(),
+        "git_sha": _git_sha(),
+        "seed": seed,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "argv": sys.argv,
+    }
