@@ -45,11 +45,41 @@ def _version() -> None:
     print(f"arena-eval {__version__} (hydra-core {hydra.__version__})")
 
 
+def _replaying(argv: list[str]) -> bool:
+    return any(a == "--config-dir" or a.startswith("--config-dir=") for a in argv)
+
+
+def _output_overrides() -> list[str]:
+    """Our output-folder settings (conf/hydra/default.yaml) as overrides, for saved configs.
+
+    A job's saved ``.hydra/config.yaml`` holds the resolved job config but no defaults list,
+    so replaying it would fall back to Hydra's own output folders without these.
+    """
+    import yaml  # plain YAML: the values are interpolations Hydra resolves later, not us
+
+    hydra_cfg = yaml.safe_load((conf_dir() / "hydra" / "default.yaml").read_text())
+    keys = (("run", "dir"), ("sweep", "dir"), ("sweep", "subdir"), ("job", "name"))
+    return [f"hydra.{a}.{b}={hydra_cfg[a][b]}" for a, b in keys]
+
+
+def hydra_entry(task, config_name: str = "config"):
+    """Wrap ``task`` as a Hydra app over conf/, or over a saved run's ``--config-dir`` alone."""
+    register_configs()
+    argv = sys.argv[1:]
+    if _replaying(argv):
+        # The saved folder must be the only place the config name resolves: Hydra searches its
+        # primary path first, where our own config.yaml would shadow the saved one.
+        given = {a.split("=", 1)[0] for a in argv}
+        sys.argv += [o for o in _output_overrides() if o.split("=", 1)[0] not in given]
+        return hydra.main(config_path=None, config_name=config_name, version_base="1.3")(task)
+    return hydra.main(config_path=str(conf_dir()), config_name=config_name, version_base="1.3")(
+        task
+    )
+
+
 def main() -> None:
     """``arena-eval``: evaluate a policy; ``-m`` sweeps (see ``--help``)."""
     if "--version" in sys.argv[1:]:
         _version()
         return
-    register_configs()
-    run = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_eval)
-    run()
+    hydra_entry(_eval)()

@@ -220,3 +220,24 @@ def validate(cfg: Any) -> JobSpec:
         language_instruction=c.get("language_instruction"),
         distributed=bool(distributed),
     )
+
+
+def length_from(
+    num_steps: int | None = None,
+    num_episodes: int | None = None,
+    default: tuple[str, int] | None = None,
+    where: str = "job",
+) -> tuple[str, int]:
+    """A run length from the reference's two keys: exactly one of them, else ``default``."""
+    if num_steps is not None and num_episodes is not None:
+        raise ConfigError(
+            f"{where}: give either num_steps or num_episodes, not both "
+            f"(got num_steps={num_steps}, num_episodes={num_episodes})"
+        )
+    if num_steps is not None:
+        return "steps", int(num_steps)
+    if num_episodes is not None:
+        return "episodes", int(num_episodes)
+    if default is None:
+        raise ConfigError(f"{where}: no run length: set num_steps or num_episodes")
+    return default
