@@ -251,11 +251,13 @@ class PolicyClient:
             except _SessionLost:
                 failure = "the server no longer knew this client (restarted or evicted it)"
                 self._greeted = False
+                pause = 0.0  # the server is there: say hello again right away
             except _NoReply as err:
                 failure = str(err)
                 self._drop_socket()
+                pause = delay
             now = time.monotonic()
-            if not retry or attempt >= self.retry.max_attempts or now + delay >= give_up_at:
+            if not retry or attempt >= self.retry.max_attempts or now + pause >= give_up_at:
                 raise ServerUnavailable(
                     f"policy server {self.endpoint} did not answer {kind} after {attempt} "
                     f"attempt(s): {failure}. Is the server running and reachable? (timeout "
@@ -267,12 +269,13 @@ class PolicyClient:
                 kind,
                 self.endpoint,
                 failure,
-                delay,
+                pause,
                 attempt + 1,
                 self.retry.max_attempts,
             )
-            time.sleep(delay)
-            delay = min(delay * 2, self.retry.backoff_max_s)
+            time.sleep(pause)
+            if pause:
+                delay = min(delay * 2, self.retry.backoff_max_s)
             self.reconnects += 1
 
     def _check_size(self, frames: list[Any]) -> None:
