@@ -6,19 +6,11 @@ import os
 from collections.abc import Callable
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from arena_eval.cli import conf_dir
-from arena_eval.config import register_configs
+from arena_eval.config import compose as compose_config
 
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-register_configs()
-
-
-def compose_config(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return compose(config_name=config_name, overrides=list(overrides or []))
 
 
 @pytest.fixture

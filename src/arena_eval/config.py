@@ -241,3 +241,15 @@ def length_from(
     if default is None:
         raise ConfigError(f"{where}: no run length: set num_steps or num_episodes")
     return default
+
+
+def compose(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
+    """Compose a config from conf/ with Hydra's compose API (scripts, tests, notebooks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from arena_eval.cli import conf_dir
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides or []))

@@ -41,6 +41,13 @@ class Group:
     robot: object  # EmbodimentState
     task: object  # TaskState
 
+    def __post_init__(self) -> None:
+        # Index of this group's rows in env-wide arrays: a slice when the group is every env in
+        # order (one object), so the hot path reads and writes views instead of fancy copies.
+        n = len(self.env_ids)
+        in_order = bool(n) and self.env_ids[0] == 0 and np.array_equal(self.env_ids, np.arange(n))
+        self.index = slice(0, n) if in_order else self.env_ids
+
 
 class MujocoEnv:
     def __init__(
@@ -125,15 +132,17 @@ class MujocoEnv:
         success = np.zeros(n, dtype=bool)
         failure = np.zeros(n, dtype=bool)
         for group in self.groups:
-            rows = np.flatnonzero(self.active[group.env_ids])
-            if not rows.size:
-                continue
-            ids = None if rows.size == group.sims.nsim else rows
-            group.robot.apply(actions[group.env_ids[rows]], rows)
+            active = self.active[group.index]
+            if active.all():
+                rows, ids = slice(None), None
+                group.robot.apply(actions[group.index], rows)
+            else:
+                rows = ids = np.flatnonzero(active)
+                if not rows.size:
+                    continue
+                group.robot.apply(actions[group.env_ids[rows]], rows)
             group.sims.batch.step(ids, nstep=self.decimation, stage=mujoco.mjtStage.mjSTAGE_VEL)
-            s, f = group.task.update()
-            success[group.env_ids] = s
-            failure[group.env_ids] = f
+            success[group.index], failure[group.index] = group.task.update()
         was_active = self.active.copy()
         self.steps[was_active] += 1
         success &= was_active
@@ -178,8 +187,8 @@ class MujocoEnv:
 
     def _observe(self) -> None:
         for group in self.groups:
-            group.robot.observe(self.obs, group.env_ids)
-            group.task.observe(self.obs, group.env_ids)
+            group.robot.observe(self.obs, group.index)
+            group.task.observe(self.obs, group.index)
 
     def close(self) -> None:
         # Batches hold native memory; drop every reference so it is released now, not later.

@@ -131,7 +131,7 @@ class FrankaState(EmbodimentState):
         self.target_pos[rows] = self.sims.xpos[rows, self.ee_body]
         self.target_quat[rows] = self.sims.xquat[rows, self.ee_body]
 
-    def apply(self, actions: np.ndarray, ids: np.ndarray) -> None:
+    def apply(self, actions: np.ndarray, ids: np.ndarray | slice) -> None:
         sims = self.sims
         if self.franka.mode == "joint_pos":
             targets = np.clip(actions[:, :7], self.q_low, self.q_high)
@@ -139,7 +139,9 @@ class FrankaState(EmbodimentState):
             targets = self._ik(actions[:, :6], ids)
         opening = FINGER_OPEN * 0.5 * (np.clip(actions[:, -1], -1.0, 1.0) + 1.0)
         ctrl = sims.ctrl
-        ctrl[np.ix_(ids, self.arm_ctrl)] = targets
+        # ``ids`` is a slice (every simulation) on the hot path, else an array of rows.
+        arm = (ids, self.arm_ctrl) if isinstance(ids, slice) else np.ix_(ids, self.arm_ctrl)
+        ctrl[arm] = targets
         ctrl[ids, self.finger_ctrl[0]] = opening
         ctrl[ids, self.finger_ctrl[1]] = -opening
 
@@ -161,7 +163,7 @@ class FrankaState(EmbodimentState):
         jjt = jac @ jac.transpose(0, 2, 1)
         jjt += (f.ik_damping**2) * np.eye(6)
         dq = (jac.transpose(0, 2, 1) @ np.linalg.solve(jjt, error[:, :, None]))[:, :, 0]
-        q = sims.qpos[np.ix_(ids, self.qadr[:7])]
+        q = sims.qpos[ids][:, self.qadr[:7]]
         return np.clip(q + dq, self.q_low, self.q_high)
 
     def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:

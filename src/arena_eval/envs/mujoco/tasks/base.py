@@ -127,9 +127,12 @@ class TaskState:
     def update(self) -> tuple[np.ndarray, np.ndarray]:
         """After a control step: update per-episode trackers; return (success, failure)."""
         pos = self.object_pos()
-        speed = np.linalg.norm(self.sims.qvel[:, self.obj_v : self.obj_v + 3], axis=1)
-        distance = np.linalg.norm(pos - self.start_pos, axis=1)
-        self.moved |= (distance > OBJECT_MOVED_DISTANCE) | (speed > OBJECT_MOVED_SPEED)
+        vel = self.sims.qvel[:, self.obj_v : self.obj_v + 3]
+        shift = pos - self.start_pos
+        # Squared norms against squared thresholds: same test, no square roots on the hot path.
+        self.moved |= (np.einsum("ij,ij->i", shift, shift) > OBJECT_MOVED_DISTANCE**2) | (
+            np.einsum("ij,ij->i", vel, vel) > OBJECT_MOVED_SPEED**2
+        )
         return self.terms()
 
     def terms(self) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,101 @@
+"""Runner throughput: a full rollout against a raw mujoco.batch loop on the same model.
+
+Both sides step the same compiled model (zero_action, franka_joint_pos, lift_object, 16 envs)
+at the task's real rates, in this process; each figure is the median of 5 repeats. The last
+line is ``ratio=<rollout/raw> <rollout env-steps/s> env-steps/s``.
+
+    .venv/bin/python scripts/bench_runner.py [--num-envs 16] [--steps 600] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import mujoco
+import numpy as np
+from mujoco import batch as mjbatch
+
+from arena_eval.app import SimApp
+from arena_eval.config import compose, validate
+from arena_eval.envs.base import EpisodeSource
+from arena_eval.policies.base import make_policy
+from arena_eval.rollout import rollout
+
+
+def job_for(num_envs: int, env: str = "lift_object", embodiment: str = "franka_joint_pos"):
+    return validate(
+        compose(
+            [f"env={env}", f"embodiment={embodiment}", "policy=zero_action", f"num_envs={num_envs}"]
+        )
+    )
+
+
+def bench_rollout(job, steps: int) -> float:
+    env = SimApp.get(job).make_env(job)
+    try:
+        policy = make_policy(job.policy, env.spec)
+        out = rollout(env, policy, "steps", steps, EpisodeSource(job.seed, None))
+        return out.env_steps / out.wall_s
+    finally:
+        env.close()
+
+
+def bench_raw(job, steps: int) -> float:
+    """The floor: the same model, decimation, start states and controls, with nothing around.
+
+    A fresh Batch (no bound outputs) starts from the env's reset state with the controls that
+    zero_action produces, so both sides simulate the same physics.
+    """
+    env = SimApp.get(job).make_env(job)
+    env.reset(EpisodeSource(job.seed, None))
+    group = env.groups[0]
+    group.robot.apply(np.zeros((job.num_envs, env.spec.action_dim)), slice(None))
+    model, decimation = group.sims.model, env.decimation
+    batch = mjbatch.Batch(model, job.num_envs, nthread=job.nthread, persistent=True)
+    batch.reset()
+    batch.bind("qpos")[:] = group.sims.qpos
+    batch.bind("ctrl")[:] = group.sims.ctrl
+    batch.forward()
+    env.close()
+    stage = mujoco.mjtStage.mjSTAGE_VEL
+    start = time.perf_counter()
+    for _ in range(steps):
+        batch.step(None, nstep=decimation, stage=stage)
+    return steps * job.num_envs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    job = job_for(args.num_envs)
+    bench_rollout(job, 50)  # warm up: compile, caches, first-touch allocations
+    bench_raw(job, 50)
+    raw, ours = [], []
+    for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
+        raw.append(bench_raw(job, args.steps))
+        ours.append(bench_rollout(job, args.steps))
+    raw_med, ours_med = statistics.median(raw), statistics.median(ours)
+    decimation = round(job.physics_hz / job.control_hz)
+    print(
+        f"task lift_object, franka_joint_pos, zero_action, {args.num_envs} envs, {args.steps} steps"
+    )
+    print(
+        f"physics {job.physics_hz:.0f} Hz, control {job.control_hz:.0f} Hz: decimation {decimation}"
+    )
+    print(
+        f"raw mujoco.batch loop : {raw_med:10,.0f} env-steps/s  (runs {np.round(raw, 0).tolist()})"
+    )
+    print(
+        f"arena-eval rollout    : {ours_med:10,.0f} env-steps/s  (runs {np.round(ours, 0).tolist()})"
+    )
+    print(f"ratio={ours_med / raw_med:.3f} {ours_med:.0f} env-steps/s")
+
+
+if __name__ == "__main__":
+    main()
