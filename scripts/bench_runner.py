@@ -88,12 +88,8 @@ def main() -> None:
     print(
         f"physics {job.physics_hz:.0f} Hz, control {job.control_hz:.0f} Hz: decimation {decimation}"
     )
-    print(
-        f"raw mujoco.batch loop : {raw_med:10,.0f} env-steps/s  (runs {np.round(raw, 0).tolist()})"
-    )
-    print(
-        f"arena-eval rollout    : {ours_med:10,.0f} env-steps/s  (runs {np.round(ours, 0).tolist()})"
-    )
+    for label, runs, med in (("raw mujoco.batch loop", raw, raw_med), ("rollout", ours, ours_med)):
+        print(f"{label:22s}: {med:10,.0f} env-steps/s  (runs {[round(r) for r in runs]})")
     print(f"ratio={ours_med / raw_med:.3f} {ours_med:.0f} env-steps/s")
 
 

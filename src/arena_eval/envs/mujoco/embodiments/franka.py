@@ -158,7 +158,7 @@ class FrankaState(EmbodimentState):
         target_quat = quat_mul(quat_from_rotvec(delta[:, 3:]), self.target_quat[ids])
         self.target_pos[ids], self.target_quat[ids] = target_pos, target_quat
         error = np.concatenate([target_pos - pos, rotation_error(target_quat, quat)], axis=1)
-        jacp, jacr = sims.batch.jac(self.ee_body, pos, ids)
+        jacp, jacr = sims.batch.jac(self.ee_body, pos, None if isinstance(ids, slice) else ids)
         jac = np.concatenate([jacp[:, :, self.arm_dofs], jacr[:, :, self.arm_dofs]], axis=1)
         jjt = jac @ jac.transpose(0, 2, 1)
         jjt += (f.ik_damping**2) * np.eye(6)
