@@ -32,6 +32,15 @@ def _fail(err: Exception, code: int = 2) -> None:
 
 
 def _eval(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        from arena_eval.sweep import run_sweep_job
+
+        label = " ".join(hc.overrides.task) or f"job {hc.job.num}"
+        return run_sweep_job(cfg, Path(hc.runtime.output_dir), label)
     from arena_eval.job import run_job
 
     try:
@@ -77,9 +86,84 @@ def hydra_entry(task, config_name: str = "config"):
     )
 
 
+def _resume_latest_sweep(argv: list[str]) -> None:
+    """``-m ... resume=true`` without a sweep folder continues the study's latest sweep."""
+    if not ({"-m", "--multirun"} & set(argv)) or "resume=true" not in argv:
+        return
+    if any(a.startswith("hydra.sweep.dir=") for a in argv):
+        return
+    name = next((a.split("=", 1)[1] for a in argv if a.startswith("name=")), "default")
+    sweeps = sorted(Path("outputs", name, "multiruns").glob("*"))
+    if sweeps:
+        from arena_eval.console import console
+
+        console.print(f"resume: continuing {sweeps[-1]}")
+        sys.argv.append(f"hydra.sweep.dir={sweeps[-1]}")
+
+
+def run_hydra_app(task) -> None:
+    """Run a Hydra app with our exit codes: 130/143 on SIGINT/SIGTERM (after flushing what
+    finished), 1 when any job of a sweep failed."""
+    from arena_eval import signals
+    from arena_eval.sweep import STATE, report
+
+    signals.install()
+    try:
+        hydra_entry(task)()
+    except (KeyboardInterrupt, signals.Terminated) as err:
+        from arena_eval.console import console
+
+        console.print(f"[yellow]interrupted ({type(err).__name__}); finished episodes are saved[/]")
+        if STATE.sweep_dir is not None:
+            report(STATE.sweep_dir)
+        raise SystemExit(signals.exit_code(err)) from None
+    if STATE.failed:
+        raise SystemExit(1)
+
+
 def main() -> None:
     """``arena-eval``: evaluate a policy; ``-m`` sweeps (see ``--help``)."""
     if "--version" in sys.argv[1:]:
         _version()
         return
-    hydra_entry(_eval)()
+    _resume_latest_sweep(sys.argv[1:])
+    run_hydra_app(_eval)
+
+
+def batch_main() -> None:
+    """``arena-eval-batch --eval_jobs_config jobs.json``: the reference's JSON jobs format."""
+    from arena_eval import signals
+    from arena_eval.batch import run_batch
+    from arena_eval.sweep import STATE, report
+
+    signals.install()
+    try:
+        code = run_batch(sys.argv[1:])
+    except ConfigError as err:
+        _fail(err)
+    except (KeyboardInterrupt, signals.Terminated) as err:
+        from arena_eval.console import console
+
+        console.print(f"[yellow]interrupted ({type(err).__name__}); finished episodes are saved[/]")
+        if STATE.sweep_dir is not None:
+            report(STATE.sweep_dir)
+        raise SystemExit(signals.exit_code(err)) from None
+    raise SystemExit(code)
+
+
+def report_main() -> None:
+    """``arena-eval-report <sweep dir>``: summarise a sweep that ran anywhere (e.g. SLURM)."""
+    import argparse
+
+    from arena_eval.sweep import report
+
+    parser = argparse.ArgumentParser(
+        prog="arena-eval-report",
+        description="Write summary.csv/json/png for a sweep or batch folder and print its table.",
+    )
+    parser.add_argument("sweep_dir", type=Path)
+    args = parser.parse_args()
+    if not args.sweep_dir.is_dir():
+        _fail(ConfigError(f"{args.sweep_dir} is not a folder"))
+    rows = report(args.sweep_dir)
+    raise SystemExit(0 if rows and all(r.get("status") == "completed" for r in rows) else 1)

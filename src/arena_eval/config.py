@@ -44,6 +44,7 @@ class ObjectConfig:
 class LengthConfig:
     kind: str = "episodes"
     n: int = 20
+    fixed: bool = False  # true: this length wins over a policy's own length
 
 
 @dataclass
@@ -103,6 +104,7 @@ class JobSpec:
     seed: int
     length_kind: str
     length_n: int
+    length_fixed: bool
     backend: str
     nthread: int
     sim_params: dict[str, Any]
@@ -112,6 +114,7 @@ class JobSpec:
     name: str = "default"
     language_instruction: str | None = None
     distributed: bool = False
+    progress: bool = True
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
@@ -210,6 +213,7 @@ def validate(cfg: Any) -> JobSpec:
         seed=int(c["seed"]),
         length_kind=kind,
         length_n=n,
+        length_fixed=bool(length.get("fixed", False)),
         backend=backend,
         nthread=int(sim.get("nthread", 0)),
         sim_params=dict(sim.get("params") or {}),
@@ -219,6 +223,7 @@ def validate(cfg: Any) -> JobSpec:
         name=str(c.get("name", "default")),
         language_instruction=c.get("language_instruction"),
         distributed=bool(distributed),
+        progress=bool(c.get("progress", True)),
     )
 
 
@@ -243,7 +248,11 @@ def length_from(
     return default
 
 
-def compose(overrides: list[str] | None = None, config_name: str = "config") -> DictConfig:
+def compose(
+    overrides: list[str] | None = None,
+    config_name: str = "config",
+    return_hydra_config: bool = False,
+) -> DictConfig:
     """Compose a config from conf/ with Hydra's compose API (scripts, tests, notebooks)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -252,4 +261,8 @@ def compose(overrides: list[str] | None = None, config_name: str = "config") -> 
 
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides or []))
+        return hydra_compose(
+            config_name=config_name,
+            overrides=list(overrides or []),
+            return_hydra_config=return_hydra_config,
+        )

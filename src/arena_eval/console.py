@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 console = Console(stderr=True)
+if not console.is_terminal:  # logs and CI: rich's 80-column default would wrap the tables
+    console.width = max(console.width, 140)
 
 
 class ProgressDisplay:

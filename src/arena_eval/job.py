@@ -42,8 +42,15 @@ def reproduce_command(out_dir: Path) -> str:
     return f"arena-eval --config-dir {out_dir / '.hydra'} --config-name config"
 
 
-def run_job(cfg: Any, output_dir: Path | str | None = None, show: bool = True) -> JobResult:
-    """Evaluate one composed config; write results.json and episodes.csv; return the metrics."""
+def run_job(
+    cfg: Any, output_dir: Path | str | None = None, show: bool = True, label: str | None = None
+) -> JobResult:
+    """Evaluate one composed config; write results.json and episodes.csv; return the metrics.
+
+    Whatever ends the rollout — completion, an exception, SIGINT or SIGTERM — results.json is
+    written with every episode that finished, and a status that says which it was; the
+    exception then propagates.
+    """
     job = validate(cfg)
     out_dir = Path(output_dir) if output_dir else hydra_output_dir() or Path("outputs/adhoc")
     start = time.perf_counter()
@@ -54,14 +61,27 @@ def run_job(cfg: Any, output_dir: Path | str | None = None, show: bool = True) -
         policy = make_policy(job.policy, env.spec)
         if job.language_instruction:
             policy.set_task_description(job.language_instruction)
-        kind, n = policy.length() or (job.length_kind, job.length_n)
+        configured = (job.length_kind, job.length_n)
+        kind, n = configured if job.length_fixed else policy.length() or configured
         setup_s = time.perf_counter() - start
-        out = _run(env, policy, job, kind, n, show)
-        results = _results(job, cfg, out, kind, n, setup_s, policy, app, out_dir)
-        write_results(out_dir, results, out.records)
-        if show:
-            _present(job, results, out_dir)
-        return JobResult(results["status"], results["metrics"], out_dir, results)
+        out = RolloutOutput()
+        status, error = "completed", None
+        try:
+            _run(env, policy, job, kind, n, show, out)
+        except BaseException as err:
+            status = "failed" if isinstance(err, Exception) else "interrupted"
+            error = err
+            raise
+        finally:
+            results = _results(job, cfg, out, kind, n, setup_s, policy, app, out_dir)
+            results["status"] = status
+            results["label"] = label or job.name
+            if error is not None:
+                results["error"] = describe(error)
+            write_results(out_dir, results, out.records)
+            if show:
+                _present(job, results, out_dir)
+        return JobResult(status, results["metrics"], out_dir, results)
     finally:
         if env is not None:
             env.close()
@@ -69,27 +89,25 @@ def run_job(cfg: Any, output_dir: Path | str | None = None, show: bool = True) -
             policy.close()
 
 
-def _run(env, policy, job: JobSpec, kind: str, n: int, show: bool) -> RolloutOutput:
+def describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
+def _run(env, policy, job: JobSpec, kind: str, n: int, show: bool, out: RolloutOutput) -> None:
     from arena_eval.console import ProgressDisplay
 
     title = f"{job.task} · {job.embodiment} · {job.policy.get('name')}"
     unit = "episodes" if kind == "episodes" else "steps"
     successes = 0
-    with ProgressDisplay(title, n, unit, enabled=show and bool(job.policy)) as bar:
+    source = EpisodeSource(job.seed, n if kind == "episodes" else None)
+    with ProgressDisplay(title, n, unit, enabled=show and job.progress) as bar:
 
         def progress(steps: int, episodes: int, new) -> None:
             nonlocal successes
             successes += sum(r.success for r in new)
             bar.update(episodes if kind == "episodes" else steps, episodes, successes)
 
-        return rollout(
-            env,
-            policy,
-            kind,
-            n,
-            EpisodeSource(job.seed, n if kind == "episodes" else None),
-            progress,
-        )
+        rollout(env, policy, kind, n, source, progress, out)
 
 
 def _results(
@@ -117,8 +135,7 @@ def _results(
     config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     return {
         "schema_version": SCHEMA_VERSION,
-        "status": "interrupted" if out.interrupted else "completed",
-        "interrupted": out.interrupted,
+        "status": "completed",
         "name": job.name,
         "job": {
             "env": job.task,

@@ -23,11 +23,6 @@ class RolloutOutput:
     env_steps: int = 0  # per-env steps actually simulated
     wall_s: float = 0.0
     policy_s: list[float] = field(default_factory=list)
-    interrupted: str | None = None  # why the loop stopped early, if it did
-
-
-class Stop(Exception):
-    """Raised by a progress callback (e.g. on SIGTERM) to end the rollout cleanly."""
 
 
 def _no_grad() -> contextlib.AbstractContextManager:
@@ -43,13 +38,16 @@ def rollout(
     n: int,
     episodes: EpisodeSource,
     progress: Progress | None = None,
+    out: RolloutOutput | None = None,
 ) -> RolloutOutput:
     """Run ``n`` vectorized steps (kind="steps") or exactly ``n`` episodes (kind="episodes").
 
     In episode mode the source hands out exactly ``n`` episode indices, so envs whose next
     episode would not count are retired instead of stepped, and no episode is counted twice.
+    ``out`` is filled in place: if anything raises (a signal, a lost policy server), the
+    caller still holds every episode that finished before it.
     """
-    out = RolloutOutput()
+    out = out if out is not None else RolloutOutput()
     start = time.perf_counter()
     with _no_grad():
         obs = env.reset(episodes)
@@ -72,11 +70,6 @@ def rollout(
                     break
                 if not result.active.any():
                     break
-        except (Stop, KeyboardInterrupt) as stop:
-            out.interrupted = str(stop) or type(stop).__name__
-            if isinstance(stop, KeyboardInterrupt):
-                out.wall_s = time.perf_counter() - start
-                raise
         finally:
             out.wall_s = time.perf_counter() - start
     return out

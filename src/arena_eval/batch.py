@@ -1,0 +1,217 @@
+"""The reference system's JSON jobs file, run as a sequential batch in one process.
+
+Each JSON job is translated (:func:`translate_job`, the one place that knows the reference's
+keys) into the same Hydra overrides ``arena-eval`` takes; the composed config then runs
+through the same per-job runner as a multirun (``sweep.run_sweep_job``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arena_eval.config import ConfigError, length_from
+
+# Reference names that map cleanly onto ours. Anything else passes through unchanged and, if
+# unknown, fails that job with the list of what exists.
+ENV_ALIASES = {"microwave": "open_microwave", "open_microwave_door": "open_microwave"}
+EMBODIMENT_ALIASES = {"franka": "franka_ik", "franka_panda": "franka_ik"}
+OBJECT_ALIASES: dict[str, str] = {}
+# arena_env_args keys we take; the rest are reported, not silently dropped.
+_ENV_ARGS = {
+    "environment",
+    "embodiment",
+    "object",
+    "object_set",
+    "num_envs",
+    "enable_cameras",
+    "seed",
+    "language_instruction",
+    "object_set_random",
+    "random_object_choice",
+}
+_JOB_KEYS = {
+    "name",
+    "arena_env_args",
+    "policy_type",
+    "policy_config_dict",
+    "num_steps",
+    "num_episodes",
+    "language_instruction",
+}
+
+
+@dataclass
+class BatchJob:
+    name: str
+    overrides: list[str]
+    policy: dict[str, Any]  # name + settings, merged over the composed policy group
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None  # a translation error: the job is recorded as failed, not run
+
+
+def _alias(table: dict[str, str], name: Any) -> Any:
+    return table.get(name, name) if isinstance(name, str) else name
+
+
+def translate_job(
+    job: dict[str, Any], default_length: tuple[str, int] | None, index: int = 0
+) -> BatchJob:
+    """One reference job -> our overrides. Raises ConfigError for a malformed job."""
+    if not isinstance(job, dict):
+        raise ConfigError(f"job #{index}: expected an object, got {type(job).__name__}")
+    name = str(job.get("name") or f"job_{index}")
+    where = f"job {name!r}"
+    args = job.get("arena_env_args") or {}
+    if not isinstance(args, dict):
+        raise ConfigError(f"{where}: arena_env_args must be an object")
+    notes = [f"ignored key {k!r}" for k in sorted(set(job) - _JOB_KEYS)]
+    notes += [f"ignored arena_env_args key {k!r}" for k in sorted(set(args) - _ENV_ARGS)]
+    overrides = []
+    if "environment" not in args:
+        raise ConfigError(f"{where}: arena_env_args.environment is required")
+    overrides.append(f"env={_alias(ENV_ALIASES, args['environment'])}")
+    if args.get("embodiment"):
+        overrides.append(f"embodiment={_alias(EMBODIMENT_ALIASES, args['embodiment'])}")
+    if args.get("object_set"):
+        objects = [_alias(OBJECT_ALIASES, o) for o in args["object_set"]]
+        overrides.append(f"object_set=[{','.join(objects)}]")
+    elif args.get("object"):
+        overrides.append(f"object={_alias(OBJECT_ALIASES, args['object'])}")
+    if args.get("object_set_random") or args.get("random_object_choice"):
+        overrides.append("object_set_random=true")
+    for key in ("num_envs", "seed"):
+        if args.get(key) is not None:
+            overrides.append(f"{key}={int(args[key])}")
+    if args.get("enable_cameras"):
+        overrides.append("enable_cameras=true")
+    instruction = job.get("language_instruction") or args.get("language_instruction")
+    if instruction:
+        overrides.append(f"language_instruction={json.dumps(str(instruction))}")
+    # The job's own length wins, then the policy's own length, then the CLI default.
+    explicit = job.get("num_steps") is not None or job.get("num_episodes") is not None
+    kind, n = length_from(
+        job.get("num_steps"), job.get("num_episodes"), default_length or ("episodes", 0), where
+    )
+    if explicit:
+        overrides += [f"length={kind}", f"length.n={n}", "length.fixed=true"]
+    elif default_length is not None:
+        overrides += [f"length={kind}", f"length.n={n}"]
+    policy_type = job.get("policy_type")
+    if not policy_type:
+        raise ConfigError(f"{where}: policy_type is required (a registered name or a dotted path)")
+    settings = job.get("policy_config_dict") or {}
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{where}: policy_config_dict must be an object")
+    return BatchJob(name, overrides, {"name": str(policy_type), **settings}, notes)
+
+
+def load_jobs(path: Path, default_length: tuple[str, int] | None) -> list[BatchJob]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"jobs file {path} does not exist") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"jobs file {path} is not valid JSON: {err}") from None
+    jobs = data.get("jobs") if isinstance(data, dict) else None
+    if not isinstance(jobs, list) or not jobs:
+        raise ConfigError(f'jobs file {path}: expected {{"jobs": [ ... ]}} with at least one job')
+    out = []
+    for i, job in enumerate(jobs):
+        try:
+            out.append(translate_job(job, default_length, i))
+        except ConfigError as err:
+            name = job.get("name") if isinstance(job, dict) else None
+            out.append(BatchJob(str(name or f"job_{i}"), [], {}, error=str(err)))
+    if any("enable_cameras=true" in j.overrides for j in out):
+        # One app serves every job: if any job needs cameras, the app starts with them.
+        for j in out:
+            if "enable_cameras=true" not in j.overrides:
+                j.overrides.append("enable_cameras=true")
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:60] or "job"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="arena-eval-batch",
+        description="Run the jobs of a reference-format JSON file one after another in one "
+        "process and one simulator app, then summarise them.",
+    )
+    p.add_argument("--eval_jobs_config", required=True, type=Path, help="the JSON jobs file")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--num_steps", type=int, help="default length for jobs that set none")
+    length.add_argument("--num_episodes", type=int, help="default length for jobs that set none")
+    p.add_argument("--fail_fast", action="store_true", help="stop at the first failed job")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="BATCH_DIR",
+        help="continue an earlier batch's folder, skipping its completed jobs",
+    )
+    p.add_argument("--name", default="batch", help="study name: outputs/<name>/batches/<time>")
+    p.add_argument("--output_dir", type=Path, help="the batch folder (default: under outputs/)")
+    p.add_argument(
+        "overrides", nargs="*", help="Hydra overrides applied to every job, e.g. num_envs=4"
+    )
+    return p
+
+
+def run_batch(argv: list[str] | None = None) -> int:
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+
+    from arena_eval.config import compose
+    from arena_eval.console import console
+    from arena_eval.sweep import STATE, _write_status, report, run_sweep_job
+
+    args = _parser().parse_args(argv)
+    default = None
+    if args.num_steps is not None or args.num_episodes is not None:
+        default = length_from(args.num_steps, args.num_episodes, where="command line")
+    jobs = load_jobs(args.eval_jobs_config, default)
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S") + f"-{time.time_ns() % 1_000_000:06d}"
+    root = args.resume or args.output_dir or Path("outputs", args.name, "batches", stamp)
+    root.mkdir(parents=True, exist_ok=True)
+    STATE.reset(root)
+    console.print(f"batch: {len(jobs)} jobs from {args.eval_jobs_config} -> {root}")
+    extra = [*args.overrides, f"name={args.name}"]
+    if args.fail_fast:
+        extra.append("fail_fast=true")
+    if args.resume:
+        extra.append("resume=true")
+    for i, job in enumerate(jobs):
+        out_dir = root / f"{i}_{_slug(job.name)}"
+        console.rule(f"[bold]{i + 1}/{len(jobs)}: {job.name}")
+        try:
+            if job.error:
+                raise ConfigError(job.error)
+            cfg = compose([*job.overrides, *extra])
+            base = (
+                OmegaConf.to_container(cfg.policy)
+                if job.policy["name"] == cfg.policy.get("name")
+                else {}
+            )
+            cfg.policy = OmegaConf.create({**base, **job.policy})
+        except (ConfigError, HydraException) as err:
+            STATE.failed.append(job.name)
+            _write_status(
+                out_dir, {"job_overrides": job.overrides}, job.name, "failed", f"{job.name}: {err}"
+            )
+            console.print(f"[bold red]job failed:[/] {job.name}: {err}")
+            if args.fail_fast:
+                STATE.stop = True
+            continue
+        for note in job.notes:
+            console.print(f"[yellow]note:[/] {job.name}: {note}")
+        run_sweep_job(cfg, out_dir, job.name)
+    report(root)
+    return 1 if STATE.failed else 0

@@ -1,0 +1,170 @@
+"""The reference's JSON jobs file: translation, length precedence, per-job errors, a real run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from arena_eval.batch import load_jobs, translate_job
+from arena_eval.config import ConfigError, compose, validate
+from tests.test_sweep import arena, results
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "eval_jobs.json"
+
+
+def job(**changes):
+    base = {
+        "name": "j",
+        "arena_env_args": {
+            "environment": "lift_object",
+            "embodiment": "franka",
+            "object": "sugar_box",
+            "num_envs": 3,
+        },
+        "policy_type": "zero_action",
+        "policy_config_dict": {},
+    }
+    base.update(changes)
+    return base
+
+
+def test_translation_composes_the_same_job_as_the_cli() -> None:
+    translated = translate_job(job(num_episodes=7), None)
+    assert translated.overrides == [
+        "env=lift_object",
+        "embodiment=franka_ik",
+        "object=sugar_box",
+        "num_envs=3",
+        "length=episodes",
+        "length.n=7",
+        "length.fixed=true",
+    ]
+    spec = validate(compose(translated.overrides))
+    cli = validate(
+        compose(
+            [
+                "env=lift_object",
+                "embodiment=franka_ik",
+                "object=sugar_box",
+                "num_envs=3",
+                "length.n=7",
+            ]
+        )
+    )
+    assert spec.replace(length_fixed=False) == cli
+
+
+def test_length_precedence() -> None:
+    assert "length.n=9" in translate_job(job(num_steps=9), ("episodes", 5)).overrides
+    default = translate_job(job(), ("steps", 100)).overrides
+    assert "length=steps" in default and "length.n=100" in default
+    assert "length.fixed=true" not in default  # a policy's own length may still win
+    assert not any(o.startswith("length") for o in translate_job(job(), None).overrides)
+    with pytest.raises(ConfigError, match="job 'j': give either num_steps or num_episodes"):
+        translate_job(job(num_steps=1, num_episodes=2), None)
+
+
+def test_object_set_aliases_and_notes() -> None:
+    args = {
+        "environment": "microwave",
+        "object_set": ["sugar_box", "power_drill"],
+        "headless": True,
+    }
+    translated = translate_job(job(arena_env_args=args, extra=1), None)
+    assert "env=open_microwave" in translated.overrides
+    assert "object_set=[sugar_box,power_drill]" in translated.overrides
+    assert translated.notes == ["ignored key 'extra'", "ignored arena_env_args key 'headless'"]
+
+
+def test_cameras_for_one_job_means_cameras_for_the_app(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.json"
+    cam = job(arena_env_args={"environment": "lift_object", "enable_cameras": True})
+    path.write_text(json.dumps({"jobs": [job(), cam]}))
+    assert all("enable_cameras=true" in j.overrides for j in load_jobs(path, None))
+
+
+@pytest.mark.parametrize("bad", [{"jobs": []}, [1, 2], {"jobs": "x"}])
+def test_malformed_files_are_refused(tmp_path: Path, bad) -> None:
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(ConfigError, match="expected"):
+        load_jobs(path, None)
+
+
+@pytest.mark.integration
+def test_reference_example_runs(tmp_path: Path) -> None:
+    proc = arena(
+        "--eval_jobs_config", str(EXAMPLE), "progress=false", cwd=tmp_path, tool="arena-eval-batch"
+    )
+    assert proc.returncode == 1, proc.stderr
+    (folder,) = (tmp_path / "outputs" / "batch" / "batches").iterdir()
+    first, second = results(folder)
+    assert first["status"] == "completed" and first["metrics"]["num_episodes"] == 8
+    assert second["status"] == "failed"
+    assert "missing package 'isaaclab_arena_gr00t'" in second["error"]
+    assert (folder / "summary.csv").is_file()
+
+
+@pytest.mark.integration
+def test_batch_is_one_process_with_per_job_errors(tmp_path: Path, make_cfg) -> None:
+    from arena_eval.job import run_job
+
+    jobs = [
+        job(
+            name=f"j{i}",
+            num_episodes=2,
+            arena_env_args={
+                "environment": env,
+                "embodiment": "franka",
+                "object": obj,
+                "num_envs": 2,
+            },
+        )
+        for i, (env, obj) in enumerate(
+            [
+                ("lift_object", "sugar_box"),
+                ("open_microwave", "sugar_box"),
+                ("lift_object", "power_drill"),
+                ("fridge", "sugar_box"),
+                ("open_microwave", "power_drill"),
+                ("lift_object", "nope"),
+            ]
+        )
+    ]
+    for j in jobs:
+        j["policy_type"] = "scripted"
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"jobs": jobs}))
+    proc = arena(
+        "--eval_jobs_config", str(path), "progress=false", cwd=tmp_path, tool="arena-eval-batch"
+    )
+    assert proc.returncode == 1
+    (folder,) = (tmp_path / "outputs" / "batch" / "batches").iterdir()
+    out = results(folder)
+    assert [r["status"] for r in out] == [
+        "completed",
+        "completed",
+        "completed",
+        "failed",
+        "completed",
+        "failed",
+    ]
+    assert "Available options in 'env'" in out[3]["error"] and "lift_object" in out[3]["error"]
+    assert "Available options in 'object'" in out[5]["error"]
+    ran = [r for r in out if r["status"] == "completed"]
+    assert len({r["app"]["pid"] for r in ran}) == 1
+    for r in ran:
+        single = run_job(
+            make_cfg(
+                f"env={r['job']['env']}",
+                f"object={r['job']['objects'][0]}",
+                "policy=scripted",
+                "num_envs=2",
+                "length.n=2",
+            ),
+            tmp_path / "single",
+            show=False,
+        )
+        assert single.metrics == r["metrics"]
