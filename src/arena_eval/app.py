@@ -12,6 +12,15 @@ from typing import Any, ClassVar
 from arena_eval.config import JobSpec
 
 
+def rss_mb() -> float | None:
+    """Resident memory of this process now (Linux), so sweeps can show growth across jobs."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class SimApp:
     _instance: ClassVar[SimApp | None] = None
 
@@ -57,6 +66,7 @@ class SimApp:
             "backend": self.backend_name,
             "pid": self.pid,
             "jobs": self.jobs,
+            "rss_mb": rss_mb(),
             **getattr(self.backend, "stats", {}),
         }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -67,6 +68,7 @@ def read_results(path: Path) -> dict[str, Any]:
         return json.load(fh)
 
 
+@functools.cache
 def _git_sha() -> str | None:
     try:
         here = Path(__file__).resolve().parent
@@ -78,7 +80,9 @@ def _git_sha() -> str | None:
         return None
 
 
-def provenance(seed: int) -> dict[str, Any]:
+@functools.cache
+def _static_provenance() -> dict[str, Any]:
+    """What cannot change within a process; looked up once (metadata scans cost ~15 ms)."""
     versions = {}
     for package in _PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -87,8 +91,10 @@ def provenance(seed: int) -> dict[str, Any]:
         "versions": versions,
         "python": platform.python_version(),
         "git_sha": _git_sha(),
-        "seed": seed,
         "host": socket.gethostname(),
         "platform": platform.platform(),
-        "argv": sys.argv,
     }
+
+
+def provenance(seed: int) -> dict[str, Any]:
+    return {**_static_provenance(), "seed": seed, "argv": list(sys.argv)}
