@@ -195,7 +195,7 @@ def test_version_mismatch_raises_a_specific_error(server, monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("frames", "code"),
     [
-        (message("infer", arrays={"env_ids": np.array([0])}), "no_session"),
+        (message("infer", {"env_ids": [0]}, {"state": np.zeros((1, 4), np.float32)}), "no_session"),
         (message("reset"), "no_session"),
         (message("launch"), "unknown_message"),
         (message("ping", v=2), "version_mismatch"),

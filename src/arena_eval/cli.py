@@ -167,3 +167,41 @@ def report_main() -> None:
         _fail(ConfigError(f"{args.sweep_dir} is not a folder"))
     rows = report(args.sweep_dir)
     raise SystemExit(0 if rows and all(r.get("status") == "completed" for r in rows) else 1)
+
+
+def _serve(cfg: DictConfig) -> None:
+    from arena_eval.serve import run_server
+
+    try:
+        run_server(cfg)
+    except ConfigError as err:
+        _fail(err)
+
+
+def server_main() -> None:
+    """``arena-eval-server policy=... server.port=5555``; ``arena-eval-server keygen DIR NAME``."""
+    if sys.argv[1:2] == ["keygen"]:
+        import argparse
+
+        from arena_eval.serve import keygen
+
+        parser = argparse.ArgumentParser(
+            prog="arena-eval-server keygen",
+            description="Write a CurveZMQ key pair: NAME.key (share it) and NAME.key_secret.",
+        )
+        parser.add_argument("directory", type=Path)
+        parser.add_argument("name")
+        args = parser.parse_args(sys.argv[2:])
+        public, secret = keygen(args.directory, args.name)
+        print(f"public key: {public}\nsecret key: {secret} (keep it private)")
+        return
+    if "--version" in sys.argv[1:]:
+        _version()
+        return
+    from arena_eval import signals
+
+    signals.install()
+    try:
+        hydra_entry(_serve, config_name="server")()
+    except (KeyboardInterrupt, signals.Terminated):
+        raise SystemExit(0) from None

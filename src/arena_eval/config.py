@@ -83,10 +83,18 @@ class JobConfig:
     output_dir: str | None = None
 
 
+@dataclass
+class ServerJobConfig(JobConfig):
+    """arena-eval-server's root: a job (what to serve) plus the server's own settings."""
+
+    server: dict[str, Any] = field(default_factory=dict)
+
+
 def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="job_schema", node=JobConfig)
+    ConfigStore.instance().store(name="server_schema", node=ServerJobConfig)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,17 @@ import numpy as np
 from arena_eval.policies.base import Policy, register_policy
 
 
+def batch_size(obs: Mapping[str, np.ndarray]) -> int:
+    """Rows in this call's observations: all envs in a rollout, a subset over the wire."""
+    return len(next(iter(obs.values())))
+
+
 @register_policy("zero_action")
 class ZeroAction(Policy):
     """All-zero actions. On ``ee_delta`` embodiments the arm holds still."""
 
     def get_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        return np.zeros((self.spec.num_envs, self.spec.action_dim), dtype=np.float32)
+        return np.zeros((batch_size(obs), self.spec.action_dim), dtype=np.float32)
 
 
 @register_policy("random")
@@ -31,5 +36,5 @@ class RandomAction(Policy):
         self._high = np.asarray(spec.action_high, dtype=np.float32)
 
     def get_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        size = (self.spec.num_envs, self.spec.action_dim)
+        size = (batch_size(obs), self.spec.action_dim)
         return self._rng.uniform(self._low, self._high, size=size).astype(np.float32)

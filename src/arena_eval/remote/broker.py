@@ -31,7 +31,7 @@ class ActionChunkBroker:
         return self._length - self._next
 
     def fill(self, env_ids: np.ndarray, chunks: np.ndarray) -> None:
-        """Replace the buffers of ``env_ids`` with ``chunks`` ``[len(env_ids), chunk, action_dim]``."""
+        """Replace the buffers of ``env_ids`` with ``chunks`` ``[len(env_ids), chunk, dim]``."""
         env_ids = np.asarray(env_ids, dtype=np.int64).reshape(-1)
         chunks = np.asarray(chunks)
         if (

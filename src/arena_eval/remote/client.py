@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -35,7 +36,6 @@ from .protocol import (
     MessageType,
     TensorSpec,
 )
-from .server import OBS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class RetryPolicy:
 
 
 class InferResult(NamedTuple):
-    actions: np.ndarray  # [n, chunk_length, action_dim] float32, read-only
+    actions: np.ndarray  # [n, chunk_length, action_dim] float32, a view of the reply frame
     server_infer_s: float  # time the server spent inside the policy
     roundtrip_s: float  # send to reply as the client saw it; the rest is network + codec
 
@@ -75,6 +75,13 @@ class _NoReply(Exception):
 
 class _SessionLost(Exception):
     """The server does not know this client (restarted, or evicted it): say hello again."""
+
+
+def _id_list(env_ids: Any) -> list[int]:
+    ids = np.asarray(env_ids).reshape(-1)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"env_ids must be integers, got dtype {ids.dtype}")
+    return ids.tolist()
 
 
 class PolicyClient:
@@ -130,18 +137,18 @@ class PolicyClient:
 
     def infer(self, obs: Mapping[str, np.ndarray], env_ids: np.ndarray) -> InferResult:
         """Action chunks ``[len(env_ids), chunk_length, action_dim]`` for the envs' obs rows."""
-        env_ids = np.ascontiguousarray(env_ids, dtype=np.int64).reshape(-1)
+        ids = _id_list(env_ids)
         if self.protocol is None:
             self.connect()
         assert self.protocol is not None
         # Send only what the policy asked for; the server reports missing keys precisely.
-        keys = [k for k in obs if k in self.protocol.observations] or list(obs)
-        arrays = {"env_ids": env_ids, **{OBS_PREFIX + k: obs[k] for k in keys}}
+        wanted = self.protocol.observations
+        arrays = {k: v for k, v in obs.items() if k in wanted} or dict(obs)
         started = time.perf_counter()
-        body, reply = self._request(MessageType.INFER, {}, arrays)
+        body, reply = self._request(MessageType.INFER, {"env_ids": ids}, arrays)
         roundtrip = time.perf_counter() - started
         actions = reply.get("actions")
-        expected = (env_ids.size, self.protocol.chunk_length, self.protocol.action_dim)
+        expected = (len(ids), self.protocol.chunk_length, self.protocol.action_dim)
         if actions is None or actions.shape != expected or actions.dtype != np.float32:
             got = None if actions is None else f"{actions.dtype}{list(actions.shape)}"
             raise RemoteError(f"server sent actions {got}; expected float32{list(expected)}")
@@ -152,10 +159,8 @@ class PolicyClient:
 
     def reset(self, env_ids: np.ndarray | None = None) -> None:
         """Reset the policy's state for ``env_ids`` (all envs when None)."""
-        arrays = None
-        if env_ids is not None:
-            arrays = {"env_ids": np.ascontiguousarray(env_ids, dtype=np.int64).reshape(-1)}
-        self._request(MessageType.RESET, {}, arrays)
+        body = {} if env_ids is None else {"env_ids": _id_list(env_ids)}
+        self._request(MessageType.RESET, body)
 
     def set_task_description(self, text: str) -> None:
         """Set the language instruction; re-sent automatically if the server restarts."""
@@ -175,10 +180,8 @@ class PolicyClient:
     def close(self) -> None:
         """Tell the server to drop this client's state (best effort, short wait), then close."""
         if self._sock is not None and self._greeted:
-            try:
+            with contextlib.suppress(RemoteError):
                 self._request(MessageType.BYE, {}, retry=False, timeout_s=min(self.timeout_s, 0.5))
-            except RemoteError:
-                pass
         self._drop_socket()
 
     def __enter__(self) -> PolicyClient:
@@ -280,8 +283,10 @@ class PolicyClient:
 
     def _check_size(self, frames: list[Any]) -> None:
         limit = self._server_max_bytes
+        if limit is None:  # before the first hello: the server's limit is not known yet
+            return
         total = sum(memoryview(f).nbytes for f in frames)
-        if limit is not None and total > limit:
+        if total > limit:
             # The server would drop the connection without a word: say it here instead.
             raise RequestRejected(
                 ErrorCode.TOO_LARGE,
@@ -302,9 +307,13 @@ class PolicyClient:
         hello = ClientHello(self.name, self.session, self.observations, self.num_envs)
         request_id, frames = self._frames(MessageType.HELLO, hello.to_wire())
         body, _ = self._roundtrip(MessageType.HELLO, request_id, frames, wait, give_up_at)
-        if not isinstance(body.get("protocol"), dict):
-            raise RemoteError(f"server at {self.endpoint} sent a hello reply without a protocol")
-        protocol = ActionProtocol.from_wire(body["protocol"])
+        try:
+            protocol = ActionProtocol.from_wire(body["protocol"])
+        except (KeyError, TypeError, WireError) as err:
+            raise RemoteError(
+                f"server at {self.endpoint} sent an unreadable hello reply ({err}); is it an "
+                "arena-eval policy server of the same version?"
+            ) from None
         if self.protocol is not None and protocol != self.protocol:
             raise HandshakeMismatch(
                 ErrorCode.HANDSHAKE_MISMATCH,
@@ -353,7 +362,9 @@ class PolicyClient:
                         "discarding a stale reply (id %s, waiting for %d)", reply_id, request_id
                     )
                     continue
-                body = header.get("body") or {}
+                body = header.get("body")
+                if not isinstance(body, dict):
+                    raise WireError(ErrorCode.MALFORMED, "reply 'body' is not a map")
                 if header.get("type") == ERROR_REPLY:
                     # An error without id answers a header the server could not read: ours.
                     self._raise_error(body)

@@ -1,7 +1,7 @@
 """Wire codec: one msgpack header frame followed by numpy arrays as separate, zero-copy frames.
 
 Never pickles. Decoding validates the header (frame count, dtype whitelist, shapes, byte counts)
-before any array is built, and builds arrays as read-only views of the received frames.
+before any array is built, and builds arrays as views of the received frames.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def encode(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = No
     descriptors: list[dict[str, Any]] = []
     buffers: list[Any] = []
     for name, value in (arrays or {}).items():
-        arr = np.asarray(value)
+        arr = value if type(value) is np.ndarray else np.asarray(value)
         if arr.dtype.str.startswith(">"):
             arr = arr.astype(arr.dtype.newbyteorder("<"))
         wire_dtype = arr.dtype.str
@@ -77,8 +77,8 @@ def encode(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = No
 
 
 def _buffer(frame: Any) -> memoryview:
-    # zmq.Frame exposes its memory as .buffer; bytes and memoryviews are used as they are.
-    return memoryview(getattr(frame, "buffer", frame))
+    # zmq.Frame, bytes, numpy arrays: anything with the buffer protocol, viewed without a copy.
+    return memoryview(frame)
 
 
 def _no_ext(code: int, data: bytes) -> Any:
@@ -120,11 +120,12 @@ def decode_header(frames: Sequence[Any], limits: Limits) -> dict[str, Any]:
 def decode_arrays(
     header: Mapping[str, Any], frames: Sequence[Any], limits: Limits
 ) -> dict[str, np.ndarray]:
-    """Arrays described by ``header["arrays"]``, as read-only views of ``frames[1:]``.
+    """Arrays described by ``header["arrays"]``, as views of ``frames[1:]`` (no copy).
 
     Checks the message's total size and every descriptor before building any array.
     """
-    total = sum(_buffer(f).nbytes for f in frames)
+    views = [_buffer(f) for f in frames[1:]]
+    total = sum(v.nbytes for v in views) + _buffer(frames[0]).nbytes
     if total > limits.max_message_bytes:
         raise WireError(
             ErrorCode.TOO_LARGE,
@@ -133,18 +134,16 @@ def decode_arrays(
     descriptors = header.get("arrays", [])
     if not isinstance(descriptors, list):
         raise WireError(ErrorCode.MALFORMED, "header 'arrays' must be a list of descriptors")
-    payload = frames[1:]
-    if len(descriptors) != len(payload):
+    if len(descriptors) != len(views):
         raise WireError(
             ErrorCode.MALFORMED,
-            f"header describes {len(descriptors)} arrays but {len(payload)} frames follow it",
+            f"header describes {len(descriptors)} arrays but {len(views)} frames follow it",
         )
     arrays: dict[str, np.ndarray] = {}
-    for desc, frame in zip(descriptors, payload, strict=True):
+    for desc, buf in zip(descriptors, views, strict=True):
         name, dtype, shape, order = _check_descriptor(desc, limits)
         if name in arrays:
             raise WireError(ErrorCode.MALFORMED, f"array name {name!r} appears twice")
-        buf = _buffer(frame)
         expected = math.prod(shape) * dtype.itemsize
         if desc["nbytes"] != expected or buf.nbytes != expected:
             raise WireError(
@@ -152,9 +151,7 @@ def decode_arrays(
                 f"array {name!r}: {dtype.str}{tuple(shape)} needs {expected} bytes; header says "
                 f"{desc['nbytes']}, frame has {buf.nbytes}",
             )
-        flat = np.frombuffer(buf, dtype=dtype)
-        flat.flags.writeable = False
-        arrays[name] = flat.reshape(shape, order=order)
+        arrays[name] = np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
     return arrays
 
 
@@ -165,7 +162,7 @@ def _check_descriptor(desc: Any, limits: Limits) -> tuple[str, np.dtype, list[in
     order, nbytes = desc.get("order", "C"), desc.get("nbytes")
     if not isinstance(name, str):
         raise WireError(ErrorCode.MALFORMED, "array descriptor needs a string 'name'")
-    if dtype not in WIRE_DTYPES:
+    if not isinstance(dtype, str) or dtype not in WIRE_DTYPES:
         raise WireError(
             ErrorCode.MALFORMED,
             f"array {name!r}: dtype {dtype!r} is not accepted; use one of {sorted(WIRE_DTYPES)}",

@@ -63,6 +63,10 @@ class ProtocolVersionMismatch(RequestRejected):
     """Client and server speak different protocol versions."""
 
 
+class ObservationMismatch(RequestRejected):
+    """An infer request's observations do not match the ActionProtocol; ``details`` lists it."""
+
+
 class NotPermitted(RequestRejected):
     """The server refused a privileged request (kill)."""
 
@@ -74,6 +78,7 @@ class PolicyFailed(RequestRejected):
 _REJECTION_TYPES: dict[str, type[RequestRejected]] = {
     ErrorCode.HANDSHAKE_MISMATCH: HandshakeMismatch,
     ErrorCode.VERSION_MISMATCH: ProtocolVersionMismatch,
+    ErrorCode.OBSERVATION_MISMATCH: ObservationMismatch,
     ErrorCode.NOT_PERMITTED: NotPermitted,
     ErrorCode.POLICY_ERROR: PolicyFailed,
 }

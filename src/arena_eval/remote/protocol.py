@@ -112,7 +112,8 @@ class ActionProtocol:
     def __post_init__(self) -> None:
         if self.action_dim < 1 or self.chunk_length < 1:
             raise ValueError(
-                f"action_dim ({self.action_dim}) and chunk_length ({self.chunk_length}) must be >= 1"
+                f"action_dim ({self.action_dim}) and chunk_length ({self.chunk_length}) "
+                "must be >= 1"
             )
         if self.horizon is not None and self.horizon < self.chunk_length:
             raise ValueError(f"horizon {self.horizon} is shorter than chunk {self.chunk_length}")
@@ -211,8 +212,9 @@ class ServedPolicy(Protocol):
     """
 
     def infer(self, obs: dict[str, np.ndarray], env_ids: np.ndarray, client: str) -> np.ndarray:
-        """``[len(env_ids), chunk_length, action_dim]`` float32; ``obs`` holds those envs' rows
-        as read-only arrays."""
+        """``[len(env_ids), chunk_length, action_dim]`` float32 (the server copies it, so a
+        buffer may be reused). ``obs`` holds those envs' rows as views of the received message:
+        treat them as read-only."""
         ...
 
     def reset(self, env_ids: np.ndarray | None, client: str) -> None:

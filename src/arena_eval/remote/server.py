@@ -32,7 +32,6 @@ from .protocol import (
 
 log = logging.getLogger(__name__)
 
-OBS_PREFIX = "obs/"
 _TICK_MS = 100  # how often the loop looks at the stop flag while idle
 
 
@@ -80,6 +79,10 @@ class PolicyServer:
         self.served = served
         self.protocol = protocol if protocol is not None else served.protocol()  # type: ignore[attr-defined]
         self.limits = Limits(max_message_bytes=max_message_bytes)
+        self._expected = {
+            key: (np.dtype(spec.dtype), spec.shape)
+            for key, spec in self.protocol.observations.items()
+        }
         self.max_clients = max_clients
         loopback = is_loopback(endpoint)
         if not loopback and curve is None and not insecure:
@@ -94,6 +97,7 @@ class PolicyServer:
         self._context = context or zmq.Context.instance()
         self._authenticator = None
         self._stop = threading.Event()
+        self._close_linger_ms = 0
         self._by_identity: dict[bytes, _Session] = {}
         self._by_session: OrderedDict[str, _Session] = OrderedDict()
         self.counts = {"requests": 0, "errors": 0}
@@ -149,9 +153,11 @@ class PolicyServer:
     def serve_forever(self) -> None:
         """Answer requests until kill, stop(), SIGINT or SIGTERM."""
         restore = self._install_signal_handlers()
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
         try:
             while not self._stop.is_set():
-                if not self._sock.poll(_TICK_MS, zmq.POLLIN):
+                if not poller.poll(_TICK_MS):
                     continue
                 frames = self._sock.recv_multipart(copy=False)
                 if len(frames) < 2:
@@ -187,7 +193,7 @@ class PolicyServer:
         self.close()
 
     def _close_socket(self, sock: zmq.Socket) -> None:
-        sock.close(linger=0)
+        sock.close(linger=self._close_linger_ms)
         if self._authenticator is not None:
             self._authenticator.stop()
             self._authenticator = None
@@ -247,11 +253,12 @@ class PolicyServer:
         except WireError as err:
             self.counts["errors"] += 1
             who = self._who(identity)
-            log.warning("rejected %s from %s: %s: %s", kind, who, err.code, err.message)
+            details = "".join(f"\n  - {d}" for d in err.details)
+            log.warning("rejected %r from %s: %s: %s%s", kind, who, err.code, err.message, details)
             return self._error(request_id, err)
         except Exception as err:
             self.counts["errors"] += 1
-            log.exception("internal error while handling %s from %s", kind, self._who(identity))
+            log.exception("internal error while handling %r from %s", kind, self._who(identity))
             return self._error(
                 request_id, WireError(ErrorCode.INTERNAL, f"server error: {type(err).__name__}")
             )
@@ -317,12 +324,6 @@ class PolicyServer:
         if hello.observations is not None:
             problems = observation_differences(self.protocol.observations, hello.observations)
             if problems:
-                log.warning(
-                    "hello from %r refused: its observations do not fit policy %r:\n  - %s",
-                    hello.client_name,
-                    self.protocol.policy_name,
-                    "\n  - ".join(problems),
-                )
                 raise WireError(
                     ErrorCode.HANDSHAKE_MISMATCH,
                     f"the observations this client offers do not fit policy "
@@ -378,36 +379,33 @@ class PolicyServer:
             except Exception:
                 log.exception("served policy failed in close_client for %s", session.label())
 
-    def _env_ids(self, session: _Session, arrays: dict[str, np.ndarray]) -> np.ndarray | None:
-        env_ids = arrays.get("env_ids")
-        if env_ids is None:
+    def _env_ids(self, session: _Session, body: dict[str, Any]) -> np.ndarray | None:
+        ids = body.get("env_ids")
+        if ids is None:
             return None
-        if env_ids.ndim != 1 or env_ids.dtype.kind not in "iu":
-            raise WireError(
-                ErrorCode.BAD_REQUEST,
-                f"'env_ids' must be a 1-D integer array, got {env_ids.dtype}{list(env_ids.shape)}",
-            )
-        if env_ids.size:
-            low, high = int(env_ids.min()), int(env_ids.max())
-            limit = session.num_envs
+        # A msgpack list, checked in Python: cheaper than numpy for the usual tens of envs.
+        if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+            raise WireError(ErrorCode.BAD_REQUEST, "'env_ids' must be a list of ints")
+        if ids:
+            low, high, limit = min(ids), max(ids), session.num_envs
             if low < 0 or (limit is not None and high >= limit):
                 raise WireError(
                     ErrorCode.BAD_REQUEST,
                     f"env_ids span {low}..{high}; this client declared {limit} envs at hello",
                 )
-            if np.unique(env_ids).size != env_ids.size:
+            if len(set(ids)) != len(ids):
                 raise WireError(ErrorCode.BAD_REQUEST, "env_ids contain duplicates")
-        return env_ids
+        return np.array(ids, dtype=np.int64)
 
     def _infer(
         self, identity: bytes, request_id: int | None, body: dict, arrays: dict[str, np.ndarray]
     ) -> list[Any]:
         def work(session: _Session) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-            env_ids = self._env_ids(session, arrays)
+            env_ids = self._env_ids(session, body)
             if env_ids is None or env_ids.size == 0:
                 raise WireError(
                     ErrorCode.BAD_REQUEST,
-                    "infer needs a non-empty 'env_ids' array naming the envs that need a chunk",
+                    "infer needs a non-empty 'env_ids' list naming the envs that need a chunk",
                 )
             obs = self._observations(arrays, env_ids.size)
             started = time.perf_counter()
@@ -422,7 +420,7 @@ class PolicyServer:
             except (TypeError, ValueError) as err:
                 raise WireError(
                     ErrorCode.POLICY_ERROR, f"policy returned non-numeric actions: {err}"
-                )
+                ) from None
             if actions.shape != expected:
                 log.error("policy returned actions %s, expected %s", actions.shape, expected)
                 raise WireError(
@@ -434,15 +432,13 @@ class PolicyServer:
 
         return self._session_call(MessageType.INFER, identity, request_id, work)
 
-    def _observations(self, arrays: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        obs = {}
-        for name, value in arrays.items():
-            if name.startswith(OBS_PREFIX):
-                obs[name[len(OBS_PREFIX) :]] = value
-            elif name != "env_ids":
-                raise WireError(
-                    ErrorCode.BAD_REQUEST, f"unexpected array {name!r} in infer; use 'obs/<key>'"
-                )
+    def _observations(self, obs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        expected = self._expected
+        if obs.keys() == expected.keys() and all(
+            value.dtype == expected[key][0] and value.shape == (n, *expected[key][1])
+            for key, value in obs.items()
+        ):
+            return obs
         required = self.protocol.observations
         problems = [f"{key!r}: required, not sent" for key in required if key not in obs]
         problems += [
@@ -467,7 +463,7 @@ class PolicyServer:
         self, identity: bytes, request_id: int | None, body: dict, arrays: dict[str, np.ndarray]
     ) -> list[Any]:
         def work(session: _Session) -> tuple[dict[str, Any], None]:
-            env_ids = self._env_ids(session, arrays)
+            env_ids = self._env_ids(session, body)
             self._call_policy("reset", session, lambda: self.served.reset(env_ids, session.key))
             return {}, None
 
@@ -499,6 +495,8 @@ class PolicyServer:
                 "CURVE authentication; stop it on its host (Ctrl-C / SIGTERM)",
             )
         log.info("kill requested by %s: stopping", self._who(identity))
+        # A bounded linger on the final close lets this reply leave before the socket goes.
+        self._close_linger_ms = 200
         self.stop()
         return self._reply(MessageType.KILL, request_id, {"stopping": True})
 
