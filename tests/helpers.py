@@ -39,3 +39,17 @@ class SlowPolicy(ZeroAction):
     def get_action(self, obs):
         time.sleep(self.config.sleep_s)
         return super().get_action(obs)
+
+
+class RankFailingPolicy(ZeroAction):
+    """Raises on torchrun rank 1 only, at its fifth step."""
+
+    def __init__(self, config, spec) -> None:
+        super().__init__(config, spec)
+        self.steps = 0
+
+    def get_action(self, obs):
+        self.steps += 1
+        if os.environ.get("RANK") == "1" and self.steps == 5:
+            raise RuntimeError("rank 1 broke on purpose")
+        return super().get_action(obs)

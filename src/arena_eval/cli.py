@@ -121,11 +121,25 @@ def run_hydra_app(task) -> None:
         raise SystemExit(1)
 
 
+def _quiet_nonzero_ranks() -> None:
+    """Under torchrun only rank 0 makes the job's folder; other ranks log to a temp folder."""
+    import os
+    import tempfile
+
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        return
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", str(os.getppid()))
+    folder = Path(tempfile.gettempdir()) / f"arena-eval-{run_id}-rank{rank}"
+    sys.argv += [f"hydra.run.dir={folder}", "hydra.output_subdir=null"]
+
+
 def main() -> None:
     """``arena-eval``: evaluate a policy; ``-m`` sweeps (see ``--help``)."""
     if "--version" in sys.argv[1:]:
         _version()
         return
+    _quiet_nonzero_ranks()
     _resume_latest_sweep(sys.argv[1:])
     run_hydra_app(_eval)
 

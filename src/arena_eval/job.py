@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from arena_eval import distributed
 from arena_eval.app import SimApp
 from arena_eval.config import JobSpec, validate
-from arena_eval.envs.base import EpisodeSource
 from arena_eval.metrics import compute_metrics
 from arena_eval.policies.base import make_policy
 from arena_eval.results import RESULTS, SCHEMA_VERSION, provenance, write_results
@@ -49,15 +50,20 @@ def run_job(
 
     Whatever ends the rollout — completion, an exception, SIGINT or SIGTERM — results.json is
     written with every episode that finished, and a status that says which it was; the
-    exception then propagates.
+    exception then propagates. Under torchrun (``distributed=true``) the ranks split the
+    episodes and rank 0 alone writes one results.json for all of them.
     """
     job = validate(cfg)
+    dist = distributed.setup(job.distributed)
+    if dist.active and job.nthread == 0:  # ranks on one node share its cores, not each all
+        job = job.replace(nthread=max(1, (os.cpu_count() or 1) // dist.local_world_size))
+    show = show and dist.is_main
     out_dir = Path(output_dir) if output_dir else hydra_output_dir() or Path("outputs/adhoc")
     start = time.perf_counter()
     app = SimApp.get(job)
     env = policy = None
     try:
-        env = app.make_env(job)
+        env = app.make_env(job, rank=dist.rank)
         policy = make_policy(job.policy, env.spec)
         if job.language_instruction:
             policy.set_task_description(job.language_instruction)
@@ -67,47 +73,102 @@ def run_job(
         out = RolloutOutput()
         status, error = "completed", None
         try:
-            _run(env, policy, job, kind, n, show, out)
-        except BaseException as err:
-            status = "failed" if isinstance(err, Exception) else "interrupted"
-            error = err
-            raise
-        finally:
+            _run(env, policy, job, kind, n, show, out, dist)
+        except Exception as err:
+            status, error = "failed", err
+        except BaseException as err:  # SIGINT/SIGTERM: flush, never wait on other ranks
+            status, error = "interrupted", err
+        error_text = describe(error) if error is not None else None
+        per_rank = None
+        if dist.active and status != "interrupted":
+            out, error_text, per_rank = _reduce(dist, out, error_text)
+            status = "failed" if error_text else status
+        if dist.is_main:
             results = _results(job, cfg, out, kind, n, setup_s, policy, app, out_dir)
-            results["status"] = status
-            results["label"] = label or job.name
-            if error is not None:
-                results["error"] = describe(error)
+            results.update(status=status, label=label or job.name)
+            if error_text:
+                results["error"] = error_text
+            if per_rank is not None:
+                results["distributed"] = per_rank
             write_results(out_dir, results, out.records)
             if show:
                 _present(job, results, out_dir)
+        else:
+            results = {"metrics": {}}
+        if error is not None:
+            raise error
+        if status == "failed":  # another rank failed: every rank fails the job
+            raise RankFailed(error_text)
         return JobResult(status, results["metrics"], out_dir, results)
     finally:
         if env is not None:
             env.close()
         if policy is not None:
             policy.close()
+        distributed.teardown(dist)
+
+
+class RankFailed(RuntimeError):
+    """Another rank of this distributed job raised; the message names it and its error."""
+
+
+def _reduce(dist, out: RolloutOutput, error_text: str | None):
+    """Gather every rank's episodes (and errors) on rank 0; merge them into one output."""
+    report = distributed.RankReport(
+        dist.rank, out.records, out.steps, out.env_steps, out.wall_s, out.policy_s, error_text
+    )
+    reports = distributed.gather(dist, report)
+    if reports is None:
+        return out, error_text, None
+    merged = RolloutOutput(
+        records=[r for rep in reports for r in rep.records],
+        steps=sum(rep.steps for rep in reports),
+        env_steps=sum(rep.env_steps for rep in reports),
+        wall_s=max(rep.wall_s for rep in reports),
+        policy_s=[t for rep in reports for t in rep.policy_s],
+    )
+    errors = [f"rank {rep.rank}: {rep.error}" for rep in reports if rep.error]
+    per_rank = {
+        "world_size": dist.world_size,
+        "backend": dist.backend,
+        "ranks": [
+            {
+                "rank": rep.rank,
+                "episodes": len(rep.records),
+                "env_steps": rep.env_steps,
+                "env_steps_per_s": rep.env_steps / rep.wall_s if rep.wall_s > 0 else 0.0,
+                "error": rep.error,
+            }
+            for rep in reports
+        ],
+    }
+    return merged, "; ".join(errors) or None, per_rank
 
 
 def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
-def _run(env, policy, job: JobSpec, kind: str, n: int, show: bool, out: RolloutOutput) -> None:
+def _run(
+    env, policy, job: JobSpec, kind: str, n: int, show: bool, out: RolloutOutput, dist
+) -> None:
     from arena_eval.console import ProgressDisplay
 
     title = f"{job.task} · {job.embodiment} · {job.policy.get('name')}"
     unit = "episodes" if kind == "episodes" else "steps"
     successes = 0
-    source = EpisodeSource(job.seed, n if kind == "episodes" else None)
-    with ProgressDisplay(title, n, unit, enabled=show and job.progress) as bar:
+    source = dist.episode_source(job.seed, kind, n)
+    own = dist.share(n) if kind == "steps" else n  # steps are split; episodes by index
+    # Rank 0's bar shows its own share of the work.
+    total = own if kind == "steps" else len(range(dist.rank, n, dist.world_size))
+    with ProgressDisplay(title, total, unit, enabled=show and job.progress) as bar:
 
         def progress(steps: int, episodes: int, new) -> None:
             nonlocal successes
             successes += sum(r.success for r in new)
             bar.update(episodes if kind == "episodes" else steps, episodes, successes)
 
-        rollout(env, policy, kind, n, source, progress, out)
+        rollout(env, policy, kind, own, source, progress, out)
 
 
 def _results(
