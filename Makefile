@@ -26,8 +26,8 @@ test: ## Fast test suite (what CI runs)
 test-full: ## Every test except the SLURM ones, slow included
 	$(BIN)/python -m pytest -q -m "not slurm"
 
-test-slurm: ## Integration tests against a real single-node SLURM (root, Debian)
-	$(BIN)/python -m pytest -q -m slurm
+test-slurm: ## Integration tests against a real single-node SLURM (root, Debian; installs it)
+	ARENA_SLURM_REQUIRED=1 $(BIN)/python -m pytest -q -m slurm
 
 lint: ## ruff check + format check
 	$(BIN)/ruff check src tests scripts
@@ -40,8 +40,11 @@ format: ## Apply ruff fixes and formatting
 run: ## A real evaluation: the scripted expert lifting a cracker box, 8 envs, 20 episodes
 	$(BIN)/arena-eval env=lift_object embodiment=franka_ik object=cracker_box policy=scripted num_envs=8 length=episodes length.n=20
 
-bench: ## Runner throughput benchmark (docs/performance.md)
+bench: ## Every benchmark of docs/performance.md (~6 min on 2 cores)
 	$(BIN)/python scripts/bench_runner.py
+	$(BIN)/python scripts/bench_batch.py
+	$(BIN)/python scripts/bench_remote.py
+	$(BIN)/python scripts/bench_scaling.py
 
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf outputs multirun .pytest_cache .ruff_cache

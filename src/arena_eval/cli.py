@@ -117,6 +117,14 @@ def run_hydra_app(task) -> None:
         if STATE.sweep_dir is not None:
             report(STATE.sweep_dir)
         raise SystemExit(signals.exit_code(err)) from None
+    except (SystemExit, Exception) as err:
+        # A launcher that lost a job (a cancelled SLURM task) fails the multirun before
+        # Hydra's on_multirun_end (as SystemExit, or raised with HYDRA_FULL_ERROR=1):
+        # summarise what the jobs left anyway.
+        failed = not isinstance(err, SystemExit) or err.code not in (0, None)
+        if failed and STATE.sweep_dir is not None:
+            report(STATE.sweep_dir)
+        raise
     if STATE.failed:
         raise SystemExit(1)
 

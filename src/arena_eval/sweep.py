@@ -164,6 +164,19 @@ def _job_order(path: Path) -> tuple:
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     """One row per job folder under ``sweep_dir`` that holds a results.json."""
     rows = []
+    # A job that started (Hydra wrote its .hydra) but left no results.json was killed hard:
+    # list it, never leave it silently out.
+    for hydra_dir in Path(sweep_dir).glob("*/.hydra"):
+        if not (hydra_dir.parent / RESULTS).exists():
+            rows.append(
+                {
+                    "job": hydra_dir.parent.name,
+                    "label": hydra_dir.parent.name,
+                    "status": "missing",
+                    "num_episodes": 0,
+                    "error": "the job started but wrote no results.json (killed?)",
+                }
+            )
     for path in sorted(Path(sweep_dir).glob(f"*/{RESULTS}"), key=_job_order):
         try:
             results = read_results(path)
@@ -295,7 +308,9 @@ def report(sweep_dir: Path, show: bool = True) -> list[dict[str, Any]]:
     from arena_eval.console import console
 
     rows = collect(sweep_dir)
+    rows.sort(key=lambda r: _job_order(Path(str(r.get("job")), RESULTS)))
     shorten_labels(rows)
+    STATE.failed = [str(r.get("label")) for r in rows if r.get("status") != "completed"]
     if not rows:
         console.print(f"[yellow]no results.json under {sweep_dir}[/]")
         return rows
