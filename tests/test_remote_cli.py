@@ -122,3 +122,17 @@ def test_lost_server_ends_the_run_with_partial_results(tmp_path: Path) -> None:
     assert results["status"] == "failed"
     assert "ServerUnavailable" in results["error"] or "did not answer" in results["error"]
     assert 0 < results["metrics"]["num_episodes"] < 400
+
+
+@pytest.mark.integration
+def test_server_refuses_a_network_bind_without_keys(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [str(BIN / "arena-eval-server"), "server.host=0.0.0.0", f"server.port={free_port()}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "no CURVE keys are set" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -192,11 +192,12 @@ def report_main() -> None:
 
 
 def _serve(cfg: DictConfig) -> None:
+    from arena_eval.remote import InsecureBindError
     from arena_eval.serve import run_server
 
     try:
         run_server(cfg)
-    except ConfigError as err:
+    except (ConfigError, InsecureBindError) as err:
         _fail(err)
 
 
