@@ -42,26 +42,8 @@ fi
 RUN="$R/run"
 export SLURM_CONF="$R/etc/slurm.conf"
 
-# A dead daemon stays a zombie, with its /proc entry and name, until someone reaps it; the init
-# of this sandbox reaps late, so a zombie must count as stopped.
-alive() {
-  local stat state
-  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
-  state="${stat##*) }"
-  [[ "${state%% *}" != [ZX] ]]
-}
-
-# Same guard as in start_local_slurm.sh: a pid only counts if it is still the expected program.
-running_pid() {
-  local pidfile="$1" name="$2" pid comm
-  [[ -s "$pidfile" ]] || return 1
-  pid="$(tr -dc '0-9' <"$pidfile")"
-  [[ -n "$pid" ]] || return 1
-  alive "$pid" || return 1
-  comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || return 1
-  [[ "$comm" == "$name" ]] || return 1
-  printf '%s\n' "$pid"
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # stop_daemon NAME: SIGTERM, a bounded wait, then SIGKILL.
 stop_daemon() {
