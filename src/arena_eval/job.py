@@ -178,9 +178,9 @@ def _results(
     notes = []
     if not out.records:
         notes.append(
-            f"no episode finished within {out.steps} steps (episodes last up to "
-            f"{job.length_n if kind == 'episodes' else 'the task time limit'}); "
-            "use length=episodes, or more steps, to get metrics"
+            f"no episode finished within {out.steps} steps (an episode of {job.task} lasts up "
+            f"to {policy.spec.max_episode_steps} steps): use length=episodes, or "
+            f"length.n >= {policy.spec.max_episode_steps}, to get metrics"
         )
     timing = {
         "setup_s": setup_s,
