@@ -52,7 +52,12 @@ def running_task(cluster: SlurmCluster, deadline_s: float = 120) -> str:
     raise AssertionError("no SLURM task started running")
 
 
-def test_four_job_sweep_with_summary(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize("per_task", [1, 2])
+def test_four_job_sweep_with_summary(
+    slurm_cluster: SlurmCluster,  # noqa: F811
+    tmp_path: Path,
+    per_task: int,
+) -> None:
     proc = sweep(
         slurm_cluster,
         tmp_path,
@@ -60,13 +65,14 @@ def test_four_job_sweep_with_summary(slurm_cluster: SlurmCluster, tmp_path: Path
         "policy=zero_action,scripted",
         "num_envs=2",
         "length.n=2",
+        f"hydra.launcher.jobs_per_task={per_task}",
     )
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     jobs = job_results(tmp_path)
     assert [j["status"] for j in jobs] == ["completed"] * 4
     assert [j["metrics"]["success_rate"] for j in jobs] == [0.0, 1.0, 0.0, 1.0]
-    assert len({j["app"]["pid"] for j in jobs}) == 4  # one SLURM task per job
+    assert len({j["app"]["pid"] for j in jobs}) == 4 // per_task  # tasks; grouped jobs share one
     (folder,) = (tmp_path / "outputs" / "default" / "multiruns").iterdir()
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status_counts"] == {"completed": 4}

@@ -181,3 +181,28 @@ def test_labels_show_what_varies() -> None:
     rows = [{"job": "0", "label": "a=1 b=2 c=3"}, {"job": "1", "label": "a=1 b=3 c=3"}]
     shorten_labels(rows)
     assert [r["label"] for r in rows] == ["b=2", "b=3"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("per_task", [1, 2])
+def test_submitit_local_launcher_groups_jobs(tmp_path: Path, per_task: int) -> None:
+    """hydra/launcher=local: one process per task; jobs_per_task jobs share its app."""
+    proc = arena(
+        "-m",
+        "hydra/launcher=local",
+        f"hydra.launcher.jobs_per_task={per_task}",
+        "object=cracker_box,sugar_box",
+        "policy=zero_action,scripted",
+        "num_envs=2",
+        "length.n=2",
+        "progress=false",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    jobs = results(sweep_dir(tmp_path))
+    assert [j["status"] for j in jobs] == ["completed"] * 4
+    assert [j["metrics"]["success_rate"] for j in jobs] == [0.0, 1.0, 0.0, 1.0]
+    assert len({j["app"]["pid"] for j in jobs}) == 4 // per_task
+    assert sorted(j["app"]["jobs"] for j in jobs) == sorted(
+        list(range(1, per_task + 1)) * (4 // per_task)
+    )
