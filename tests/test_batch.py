@@ -127,7 +127,7 @@ def test_batch_is_one_process_with_per_job_errors(tmp_path: Path, make_cfg) -> N
                 ("lift_object", "sugar_box"),
                 ("open_microwave", "sugar_box"),
                 ("lift_object", "power_drill"),
-                ("fridge", "sugar_box"),
+                ("kitchen_sink", "sugar_box"),
                 ("open_microwave", "power_drill"),
                 ("lift_object", "nope"),
             ]

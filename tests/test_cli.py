@@ -86,7 +86,7 @@ def test_bad_input_fails_clearly(tmp_path: Path, override: str, expected: str) -
 @pytest.mark.integration
 def test_help_cfg_and_version(tmp_path: Path) -> None:
     help_text = cli("--help", cwd=tmp_path).stdout
-    assert "env: lift_object, open_microwave" in help_text
+    assert "env: fridge, lift_object, open_microwave, press_button" in help_text
     assert "object: cracker_box" in help_text
     job = cli("--cfg", "job", "policy=scripted", cwd=tmp_path).stdout
     assert "name: scripted" in job

@@ -51,7 +51,7 @@ def test_object_set_overrides_object() -> None:
         ("length.kind=forever", "length.kind must be one of steps, episodes"),
         ("sim.backend=bullet", "sim.backend must be one of"),
         ("object_set=[cracker_box,nope]", "unknown object(s) 'nope'; the catalog has: cracker_box"),
-        ("env.name=fridge_xx", "unknown env 'fridge_xx'; available: lift_object, open_microwave"),
+        ("env.name=fridge_xx", "unknown env 'fridge_xx'; available: fridge, lift_object"),
         ("env.physics_hz=10", "env.physics_hz must be >= env.control_hz"),
     ],
 )

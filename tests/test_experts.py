@@ -6,7 +6,7 @@ import pytest
 
 from arena_eval.job import run_job
 
-TASKS = ["lift_object", "open_microwave"]
+TASKS = ["fridge", "lift_object", "open_microwave", "press_button"]
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -26,6 +26,9 @@ from arena_eval.policies.base import Policy, PolicyError, register_policy
 SPEED = 0.012  # metres per control step of the reference (0.6 m/s at 50 Hz)
 TURN = 0.08  # radians per control step
 OPEN, CLOSED = 1.0, -1.0
+# How far below the button's resting top the grip point is sent: past the cap's 0.015 m stroke,
+# so the position servo keeps pressing (the arm's target lag bounds the force).
+BUTTON_PUSH = 0.02
 
 
 def down_quat(yaw: np.ndarray) -> np.ndarray:
@@ -69,7 +72,12 @@ class ScriptedExpert(Policy):
                 f"the scripted expert drives end-effector embodiments; {spec.embodiment!r} takes "
                 f"{spec.action_mode} actions. Use an IK embodiment, e.g. embodiment=franka_ik."
             )
-        goals = {"lift_object": self._lift_goals, "open_microwave": self._microwave_goals}
+        goals = {
+            "fridge": self._fridge_goals,
+            "lift_object": self._lift_goals,
+            "open_microwave": self._microwave_goals,
+            "press_button": self._button_goals,
+        }
         if spec.task not in goals:
             raise PolicyError(
                 f"no scripted expert for env {spec.task!r}; experts exist for: {', '.join(goals)}"
@@ -191,3 +199,93 @@ class ScriptedExpert(Policy):
         ).astype(int)
         yaw = np.full(len(rows), np.pi / 2)
         return point, down_quat(yaw), np.full(len(rows), CLOSED), advance
+
+    def _button_goals(self, obs, rows, ee):
+        # Above the cap with the fingers closed, then down past the cap's top: the position
+        # servo presses the spring and holds it until the env ends the episode on success.
+        plan = self.plan
+        phase, timer = plan.phase[rows], plan.timer[rows]
+        top = obs["button_pos"].astype(np.float64)
+        above = top + np.array([0.0, 0.0, 0.08])
+        press = top - np.array([0.0, 0.0, BUTTON_PUSH])
+        goal = np.where(phase[:, None] == 0, above, press)
+        err = np.linalg.norm(ee - goal, axis=1)
+        advance = ((phase == 0) & (err < 0.01) & (timer > 5)).astype(int)
+        yaw = nearest_equivalent(np.full(len(rows), np.pi / 2), self._finger_yaw(rows), np.pi)
+        return goal, down_quat(yaw), np.full(len(rows), CLOSED), advance
+
+    def _fridge_goals(self, obs, rows, ee):
+        # 0 above the object, 1 down to the grasp, 2 close, 3 lift over the fridge's walls,
+        # 4 over the shelf, 5 lower onto it, 6 release, 7 up, 8 over the door's outer face,
+        # 9 down beside it, 10 push it shut along its arc.
+        info = self.spec.task_info
+        plan = self.plan
+        phase, timer = plan.phase[rows], plan.timer[rows]
+        n = len(rows)
+        obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
+        hinge = np.asarray(info["hinge_pos"], dtype=np.float64)
+        width, height = info["door_width"], info["door_height"]
+        top = obj[:, 2] + size[:, 2] / 2
+        grasp_below_top = np.minimum(0.025, size[:, 2] - 0.02)
+        carry_z = hinge[2] + height + 0.05 + size[:, 2] - grasp_below_top
+        shelf = np.stack(
+            [
+                np.full(n, hinge[0] + info["cabinet_depth"] / 2),
+                np.full(n, hinge[1] + width / 2),
+                info["shelf_top"] + size[:, 2] - grasp_below_top + 0.005,
+            ],
+            axis=1,
+        )
+        goal = np.array(plan.pos[rows])
+        goal[phase == 0] = np.column_stack([obj[:, :2], top + 0.08])[phase == 0]
+        goal[phase == 1] = np.column_stack([obj[:, :2], top - grasp_below_top])[phase == 1]
+        goal[phase == 3, 2] = carry_z[phase == 3]
+        goal[phase == 4] = np.column_stack([shelf[:, :2], carry_z])[phase == 4]
+        goal[phase == 5] = shelf[phase == 5]
+        goal[phase == 7, 2] = (hinge[2] + height + 0.10 + size[:, 2])[phase == 7]
+        # The door: a point on its outer face, ahead of the door by ``lead`` once pushing.
+        angle = obs["door_openness"][:, 0].astype(np.float64) * info["door_range"]
+        lead = np.where(phase >= 10, 0.3, 0.0)
+        phi = np.maximum(angle - lead, -0.15)
+        radius, inset = 0.72 * width, np.where(phase >= 10, 0.035, 0.055)
+        door_point = np.stack(
+            [
+                hinge[0] - radius * np.sin(phi) - inset * np.cos(phi),
+                hinge[1] + radius * np.cos(phi) - inset * np.sin(phi),
+                np.where(phase == 8, hinge[2] + height + 0.08, hinge[2] + height - 0.04),
+            ],
+            axis=1,
+        )
+        door = phase >= 8
+        goal[door] = door_point[door]
+        err = np.linalg.norm(ee - goal, axis=1)
+        xy_err = np.linalg.norm(ee[:, :2] - goal[:, :2], axis=1)
+        # Descend to the grasp and carry at half speed: a fast descent swings the open fingers
+        # onto a small can's rim, and a fast carry lets a round can slip out of the grasp.
+        slow = (phase == 1) | ((phase >= 3) & (phase <= 5))
+        cur = plan.pos[rows]
+        goal[slow] = (cur + np.clip(goal - cur, -SPEED / 2, SPEED / 2))[slow]
+        advance = (
+            # Small cans leave the open fingers a few millimetres: settle over the object first.
+            ((phase == 0) & (err < 0.015) & (xy_err < 0.004) & (timer > 5))
+            | ((phase == 0) & (timer > 60))
+            | ((phase == 1) & ((err < 0.008) | (timer > 60)))
+            | ((phase == 2) & (timer >= 15))
+            | (((phase == 3) | (phase == 4) | (phase == 7)) & (err < 0.015))
+            | ((phase == 5) & ((err < 0.008) | (timer > 40)))
+            | ((phase == 6) & (timer >= 12))
+            | ((phase == 8) & (err < 0.015) & (timer > 3))
+            | ((phase == 9) & ((err < 0.01) | (timer > 40)))
+        ).astype(int)
+        # Fingers across the object's narrower side until it is released, then along the door.
+        yaw = yaw_of(obs["object_quat"].astype(np.float64)) + np.where(
+            size[:, 1] < size[:, 0], np.pi / 2, 0.0
+        )
+        yaw = np.where(door, phi + np.pi / 2, yaw)
+        yaw = nearest_equivalent(yaw, self._finger_yaw(rows), np.pi)
+        quat = down_quat(yaw)
+        carrying = (phase >= 2) & (phase <= 7)
+        quat[carrying] = plan.quat[rows][carrying]
+        gripper = np.where((phase >= 2) & (phase <= 5), CLOSED, OPEN)
+        gripper[door] = CLOSED
+        return goal, quat, gripper, advance
