@@ -78,6 +78,43 @@ def test_object_set_aliases_and_notes() -> None:
     assert translated.notes == ["ignored key 'extra'", "ignored arena_env_args key 'headless'"]
 
 
+def test_reference_names_of_envs_and_objects() -> None:
+    from arena_eval.batch import ENV_ALIASES, OBJECT_ALIASES
+    from arena_eval.envs.mujoco.objects import OBJECTS
+
+    assert set(OBJECT_ALIASES.values()) <= set(OBJECTS)
+    args = {
+        "environment": "put_item_in_fridge_and_close_door",
+        "embodiment": "franka",
+        "object_set": ["ketchup_bottle_hope_robolab", "ranch_dressing_hope_robolab"],
+    }
+    translated = translate_job(job(arena_env_args=args), None)
+    assert translated.overrides[:3] == [
+        "env=fridge",
+        "embodiment=franka_ik",
+        "object_set=[ketchup_bottle,ranch_dressing_bottle]",
+    ]
+    for name in ENV_ALIASES:  # an explicit embodiment beats the one a GR1 env name implies
+        args = {"environment": name, "embodiment": "franka"}
+        assert validate(compose(translate_job(job(arena_env_args=args), None).overrides))
+
+
+@pytest.mark.parametrize(
+    ("environment", "env"),
+    [("gr1_open_microwave", "open_microwave"), ("gr1_sequential_static_manipulation", "fridge")],
+)
+def test_gr1_envs_ask_for_the_missing_gr1_embodiment(environment: str, env: str) -> None:
+    from hydra.errors import HydraException
+
+    args = {"environment": environment, "object": "ranch_dressing_hope_robolab"}
+    overrides = translate_job(job(arena_env_args=args), None).overrides
+    assert overrides[:2] == [f"env={env}", "embodiment=gr1_joint"]
+    # The job then fails (in the batch: that job alone) listing the embodiments that exist.
+    with pytest.raises(HydraException, match="Available options in 'embodiment'") as err:
+        compose(overrides)
+    assert "franka_ik" in str(err.value)
+
+
 def test_cameras_for_one_job_means_cameras_for_the_app(tmp_path: Path) -> None:
     path = tmp_path / "jobs.json"
     cam = job(arena_env_args={"environment": "lift_object", "enable_cameras": True})

@@ -86,8 +86,10 @@ def test_bad_input_fails_clearly(tmp_path: Path, override: str, expected: str) -
 @pytest.mark.integration
 def test_help_cfg_and_version(tmp_path: Path) -> None:
     help_text = cli("--help", cwd=tmp_path).stdout
-    assert "env: fridge, lift_object, open_microwave, press_button" in help_text
-    assert "object: cracker_box" in help_text
+    assert (
+        "env: fridge, kitchen_pick_and_place, lift_object, microwave, open_microwave" in help_text
+    )
+    assert "object: alphabet_soup_can, bbq_sauce_bottle, cracker_box" in help_text
     job = cli("--cfg", "job", "policy=scripted", cwd=tmp_path).stdout
     assert "name: scripted" in job
     assert "Hydra" in cli("--info", cwd=tmp_path).stdout

@@ -6,7 +6,7 @@ import pytest
 
 from arena_eval.job import run_job
 
-TASKS = ["fridge", "lift_object", "open_microwave", "press_button"]
+TASKS = ["fridge", "kitchen_pick_and_place", "lift_object", "open_microwave", "press_button"]
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -47,6 +47,23 @@ def test_expert_over_an_object_set(make_cfg, tmp_path) -> None:
     assert set(metrics["per_object"]) == {"cracker_box", "tomato_soup_can", "power_drill"}
     assert sum(m["num_episodes"] for m in metrics["per_object"].values()) == 12
     assert metrics["success_rate"] >= 0.9
+
+
+@pytest.mark.parametrize("task", ["fridge", "kitchen_pick_and_place"])
+def test_kitchen_expert_over_an_object_set(make_cfg, tmp_path, task: str) -> None:
+    objects = ["ketchup_bottle", "ranch_dressing_bottle", "tomato_sauce_can"]
+    cfg = make_cfg(
+        f"env={task}",
+        "policy=scripted",
+        f"object_set=[{','.join(objects)}]",
+        "num_envs=6",
+        "length.n=12",
+    )
+    metrics = run_job(cfg, tmp_path, show=False).metrics
+    per_object = metrics["per_object"]
+    assert set(per_object) == set(objects)
+    assert [per_object[o]["num_episodes"] for o in objects] == [4, 4, 4]
+    assert all(per_object[o]["success_rate"] >= 0.75 for o in objects), per_object
 
 
 def test_expert_refuses_joint_embodiment(make_cfg, tmp_path) -> None:

@@ -19,9 +19,35 @@ from arena_eval.config import ConfigError, length_from
 
 # Reference names that map cleanly onto ours. Anything else passes through unchanged and, if
 # unknown, fails that job with the list of what exists.
-ENV_ALIASES = {"microwave": "open_microwave", "open_microwave_door": "open_microwave"}
+ENV_ALIASES = {
+    "gr1_open_microwave": "open_microwave",
+    "gr1_sequential_static_manipulation": "fridge",
+    "microwave": "open_microwave",
+    "open_microwave_door": "open_microwave",
+    "put_item_in_fridge_and_close_door": "fridge",
+}
+# Reference envs whose name fixes the robot: a job that names no embodiment gets this one. The
+# GR1 humanoid does not exist here yet, so such a job fails listing the embodiments that do.
+ENV_EMBODIMENTS = {
+    "gr1_open_microwave": "gr1_joint",
+    "gr1_sequential_static_manipulation": "gr1_joint",
+}
 EMBODIMENT_ALIASES = {"franka": "franka_ik", "franka_panda": "franka_ik"}
-OBJECT_ALIASES: dict[str, str] = {}
+# The reference's asset names (its HOPE and YCB "robolab" sets) -> our catalog objects.
+OBJECT_ALIASES = {
+    "alphabet_soup_can_hope_robolab": "alphabet_soup_can",
+    "bbq_sauce_bottle_hope_robolab": "bbq_sauce_bottle",
+    "cheez_it_ycb_robolab": "cracker_box",
+    "cordless_drill_ycb_robolab": "power_drill",
+    "ketchup_bottle_hope_robolab": "ketchup_bottle",
+    "mayonnaise_bottle_hope_robolab": "mayonnaise_bottle",
+    "mustard_bottle_hope_robolab": "mustard_bottle",
+    "mustard_ycb_robolab": "mustard_bottle",
+    "ranch_dressing_hope_robolab": "ranch_dressing_bottle",
+    "sugar_box_ycb_robolab": "sugar_box",
+    "tomato_sauce_can_hope_robolab": "tomato_sauce_can",
+    "tomato_soup_can_ycb_robolab": "tomato_soup_can",
+}
 # arena_env_args keys we take; the rest are reported, not silently dropped.
 _ENV_ARGS = {
     "environment",
@@ -75,9 +101,12 @@ def translate_job(
     overrides = []
     if "environment" not in args:
         raise ConfigError(f"{where}: arena_env_args.environment is required")
-    overrides.append(f"env={_alias(ENV_ALIASES, args['environment'])}")
+    environment = args["environment"]
+    overrides.append(f"env={_alias(ENV_ALIASES, environment)}")
     if args.get("embodiment"):
         overrides.append(f"embodiment={_alias(EMBODIMENT_ALIASES, args['embodiment'])}")
+    elif isinstance(environment, str) and environment in ENV_EMBODIMENTS:
+        overrides.append(f"embodiment={ENV_EMBODIMENTS[environment]}")
     if args.get("object_set"):
         objects = [_alias(OBJECT_ALIASES, o) for o in args["object_set"]]
         overrides.append(f"object_set=[{','.join(objects)}]")

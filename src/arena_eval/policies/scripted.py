@@ -74,6 +74,7 @@ class ScriptedExpert(Policy):
             )
         goals = {
             "fridge": self._fridge_goals,
+            "kitchen_pick_and_place": self._pick_place_goals,
             "lift_object": self._lift_goals,
             "open_microwave": self._microwave_goals,
             "press_button": self._button_goals,
@@ -214,50 +215,25 @@ class ScriptedExpert(Policy):
         yaw = nearest_equivalent(np.full(len(rows), np.pi / 2), self._finger_yaw(rows), np.pi)
         return goal, down_quat(yaw), np.full(len(rows), CLOSED), advance
 
-    def _fridge_goals(self, obs, rows, ee):
-        # 0 above the object, 1 down to the grasp, 2 close, 3 lift over the fridge's walls,
-        # 4 over the shelf, 5 lower onto it, 6 release, 7 up, 8 over the door's outer face,
-        # 9 down beside it, 10 push it shut along its arc.
-        info = self.spec.task_info
+    def _place_goals(self, obs, rows, ee, place_xy, place_top, clear_z):
+        """Phases 0-7 of carrying the object onto a surface: 0 above the object, 1 down to the
+        grasp, 2 close, 3 lift until its bottom clears ``clear_z``, 4 over ``place_xy``, 5 lower
+        until its bottom is just above ``place_top``, 6 release, 7 up. Later phases hold the
+        plan (a caller may give them goals). Returns goal, quat, gripper, advance."""
         plan = self.plan
         phase, timer = plan.phase[rows], plan.timer[rows]
-        n = len(rows)
         obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
-        hinge = np.asarray(info["hinge_pos"], dtype=np.float64)
-        width, height = info["door_width"], info["door_height"]
         top = obj[:, 2] + size[:, 2] / 2
         grasp_below_top = np.minimum(0.025, size[:, 2] - 0.02)
-        carry_z = hinge[2] + height + 0.05 + size[:, 2] - grasp_below_top
-        shelf = np.stack(
-            [
-                np.full(n, hinge[0] + info["cabinet_depth"] / 2),
-                np.full(n, hinge[1] + width / 2),
-                info["shelf_top"] + size[:, 2] - grasp_below_top + 0.005,
-            ],
-            axis=1,
-        )
+        carry_z = clear_z + 0.05 + size[:, 2] - grasp_below_top
+        place = np.column_stack([place_xy, place_top + size[:, 2] - grasp_below_top + 0.005])
         goal = np.array(plan.pos[rows])
         goal[phase == 0] = np.column_stack([obj[:, :2], top + 0.08])[phase == 0]
         goal[phase == 1] = np.column_stack([obj[:, :2], top - grasp_below_top])[phase == 1]
         goal[phase == 3, 2] = carry_z[phase == 3]
-        goal[phase == 4] = np.column_stack([shelf[:, :2], carry_z])[phase == 4]
-        goal[phase == 5] = shelf[phase == 5]
-        goal[phase == 7, 2] = (hinge[2] + height + 0.10 + size[:, 2])[phase == 7]
-        # The door: a point on its outer face, ahead of the door by ``lead`` once pushing.
-        angle = obs["door_openness"][:, 0].astype(np.float64) * info["door_range"]
-        lead = np.where(phase >= 10, 0.3, 0.0)
-        phi = np.maximum(angle - lead, -0.15)
-        radius, inset = 0.72 * width, np.where(phase >= 10, 0.035, 0.055)
-        door_point = np.stack(
-            [
-                hinge[0] - radius * np.sin(phi) - inset * np.cos(phi),
-                hinge[1] + radius * np.cos(phi) - inset * np.sin(phi),
-                np.where(phase == 8, hinge[2] + height + 0.08, hinge[2] + height - 0.04),
-            ],
-            axis=1,
-        )
-        door = phase >= 8
-        goal[door] = door_point[door]
+        goal[phase == 4] = np.column_stack([place[:, :2], carry_z])[phase == 4]
+        goal[phase == 5] = place[phase == 5]
+        goal[phase == 7, 2] = (clear_z + 0.10 + size[:, 2])[phase == 7]
         err = np.linalg.norm(ee - goal, axis=1)
         xy_err = np.linalg.norm(ee[:, :2] - goal[:, :2], axis=1)
         # Descend to the grasp and carry at half speed: a fast descent swings the open fingers
@@ -274,18 +250,61 @@ class ScriptedExpert(Policy):
             | (((phase == 3) | (phase == 4) | (phase == 7)) & (err < 0.015))
             | ((phase == 5) & ((err < 0.008) | (timer > 40)))
             | ((phase == 6) & (timer >= 12))
-            | ((phase == 8) & (err < 0.015) & (timer > 3))
-            | ((phase == 9) & ((err < 0.01) | (timer > 40)))
         ).astype(int)
-        # Fingers across the object's narrower side until it is released, then along the door.
+        # Fingers across the object's narrower side, kept as grasped until it is released.
         yaw = yaw_of(obs["object_quat"].astype(np.float64)) + np.where(
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
-        yaw = np.where(door, phi + np.pi / 2, yaw)
-        yaw = nearest_equivalent(yaw, self._finger_yaw(rows), np.pi)
-        quat = down_quat(yaw)
+        quat = down_quat(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
         carrying = (phase >= 2) & (phase <= 7)
         quat[carrying] = plan.quat[rows][carrying]
         gripper = np.where((phase >= 2) & (phase <= 5), CLOSED, OPEN)
+        return goal, quat, gripper, advance
+
+    def _pick_place_goals(self, obs, rows, ee):
+        # Into the bin: the carry clears its walls, the object is set down on its floor.
+        info = self.spec.task_info
+        n = len(rows)
+        bin_xy = np.tile(np.asarray(info["bin_pos"][:2], dtype=np.float64), (n, 1))
+        clear_z = info["table_top"] + info["wall_height"]
+        return self._place_goals(obs, rows, ee, bin_xy, info["bin_floor_top"], clear_z)
+
+    def _fridge_goals(self, obs, rows, ee):
+        # 0-7 carry the object onto the shelf over the fridge's walls (``_place_goals``), then
+        # 8 over the door's outer face, 9 down beside it, 10 push it shut along its arc.
+        info = self.spec.task_info
+        plan = self.plan
+        phase, timer = plan.phase[rows], plan.timer[rows]
+        n = len(rows)
+        hinge = np.asarray(info["hinge_pos"], dtype=np.float64)
+        width, height = info["door_width"], info["door_height"]
+        shelf_xy = np.tile([hinge[0] + info["cabinet_depth"] / 2, hinge[1] + width / 2], (n, 1))
+        goal, quat, gripper, advance = self._place_goals(
+            obs, rows, ee, shelf_xy, info["shelf_top"], hinge[2] + height
+        )
+        # The door: a point on its outer face, ahead of the door by ``lead`` once pushing.
+        angle = obs["door_openness"][:, 0].astype(np.float64) * info["door_range"]
+        lead = np.where(phase >= 10, 0.3, 0.0)
+        phi = np.maximum(angle - lead, -0.15)
+        radius, inset = 0.72 * width, np.where(phase >= 10, 0.035, 0.055)
+        door_point = np.stack(
+            [
+                hinge[0] - radius * np.sin(phi) - inset * np.cos(phi),
+                hinge[1] + radius * np.cos(phi) - inset * np.sin(phi),
+                np.where(phase == 8, hinge[2] + height + 0.08, hinge[2] + height - 0.04),
+            ],
+            axis=1,
+        )
+        door = phase >= 8
+        goal[door] = door_point[door]
+        err = np.linalg.norm(ee - goal, axis=1)
+        advance |= (
+            ((phase == 8) & (err < 0.015) & (timer > 3))
+            | ((phase == 9) & ((err < 0.01) | (timer > 40)))
+        ).astype(int)
+        # Fingers along the door once pushing it.
+        quat[door] = down_quat(nearest_equivalent(phi + np.pi / 2, self._finger_yaw(rows), np.pi))[
+            door
+        ]
         gripper[door] = CLOSED
         return goal, quat, gripper, advance

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 # name -> "module:Class"; modules import on first use.
 TASKS: dict[str, str] = {
     "fridge": "arena_eval.envs.mujoco.tasks.fridge:Fridge",
+    "kitchen_pick_and_place": (
+        "arena_eval.envs.mujoco.tasks.kitchen_pick_and_place:KitchenPickAndPlace"
+    ),
     "lift_object": "arena_eval.envs.mujoco.tasks.lift_object:LiftObject",
     "open_microwave": "arena_eval.envs.mujoco.tasks.open_microwave:OpenMicrowave",
     "press_button": "arena_eval.envs.mujoco.tasks.press_button:PressButton",
