@@ -8,7 +8,10 @@ BIN := $(VENV)/bin
 ASSET_PACKAGES := robosuite==1.5.2 robosuite-models==1.0.0
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test test-full test-slurm lint format run bench clean
+# Debian libraries for offscreen camera rendering (enable_cameras=true): Mesa's EGL and OSMesa.
+GL_DEBS := libegl1 libosmesa6
+
+.PHONY: help setup setup-gl test test-full test-slurm lint format run bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -18,7 +21,21 @@ setup: ## Create .venv and install arena-eval with its dev tools and assets
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps $(ASSET_PACKAGES)
+	@$(MAKE) --no-print-directory setup-gl
 	$(BIN)/arena-eval --version
+
+setup-gl: ## Install the GL libraries for cameras (apt-get, only those missing, only as root)
+	@missing=$$(for p in $(GL_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "GL libraries present ($(GL_DEBS))"; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "note: cameras need EGL or OSMesa; install $$missing with your package manager"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		if apt-get install -y -q $$missing >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+		then echo "installed $$missing"; else echo "error: apt-get install $$missing failed"; \
+			exit 1; fi; \
+	else echo "note: cameras need $$missing: run 'sudo apt-get install -y $$missing'"; fi
 
 test: ## Fast test suite (what CI runs)
 	$(BIN)/python -m pytest -q -m "not slow and not slurm"

@@ -5,6 +5,12 @@ at the task's real rates, in this process; each figure is the median of 5 repeat
 line is ``ratio=<rollout/raw> <rollout env-steps/s> env-steps/s``.
 
     .venv/bin/python scripts/bench_runner.py [--num-envs 16] [--steps 600] [--repeats 5]
+
+``--cameras`` measures a rollout with camera observations instead (front + wrist rendered on
+the CPU, default 4 envs, 224x224, fast quality) against the same rollout without cameras; its
+last line is ``cameras=<quality> <env-steps/s> env-steps/s <images/s> images/s``.
+
+    .venv/bin/python scripts/bench_runner.py --cameras [--num-envs 4] [--steps 100] [--size 224]
 """
 
 from __future__ import annotations
@@ -20,14 +26,26 @@ from mujoco import batch as mjbatch
 from arena_eval.app import SimApp
 from arena_eval.config import compose, validate
 from arena_eval.envs.base import EpisodeSource
+from arena_eval.envs.mujoco.backend import build_spec
 from arena_eval.policies.base import make_policy
 from arena_eval.rollout import rollout
 
 
-def job_for(num_envs: int, env: str = "lift_object", embodiment: str = "franka_joint_pos"):
+def job_for(
+    num_envs: int,
+    env: str = "lift_object",
+    embodiment: str = "franka_joint_pos",
+    extra: tuple[str, ...] = (),
+):
     return validate(
         compose(
-            [f"env={env}", f"embodiment={embodiment}", "policy=zero_action", f"num_envs={num_envs}"]
+            [
+                f"env={env}",
+                f"embodiment={embodiment}",
+                "policy=zero_action",
+                f"num_envs={num_envs}",
+                *extra,
+            ]
         )
     )
 
@@ -66,12 +84,57 @@ def bench_raw(job, steps: int) -> float:
     return steps * job.num_envs / (time.perf_counter() - start)
 
 
+def bench_cameras(num_envs: int, steps: int, repeats: int, size: int, quality: str) -> None:
+    """Env-steps/s and images/s of a rollout with cameras on, next to the same one without."""
+    cams = (
+        "enable_cameras=true",
+        f"cameras.width={size}",
+        f"cameras.height={size}",
+        f"cameras.quality={quality}",
+    )
+    plain_job, cam_job = job_for(num_envs), job_for(num_envs, extra=cams)
+
+    def once(job) -> tuple[float, float]:
+        env = SimApp.get(job).make_env(job)
+        try:
+            policy = make_policy(job.policy, env.spec)
+            out = rollout(env, policy, "steps", steps, EpisodeSource(job.seed, None))
+            return out.env_steps / out.wall_s, env.images_rendered / out.wall_s
+        finally:
+            env.close()
+
+    once(cam_job)  # warm up: compile, GL context, first-touch allocations
+    plain, with_cams = [], []
+    for _ in range(repeats):
+        plain.append(once(plain_job)[0])
+        with_cams.append(once(cam_job))
+    keys = [k for k in build_spec(cam_job).observations if k.startswith("image_")]
+    steps_s = statistics.median(r[0] for r in with_cams)
+    images_s = statistics.median(r[1] for r in with_cams)
+    print(f"lift_object, franka_joint_pos, zero_action, {num_envs} envs, {steps} steps")
+    print(f"cameras {', '.join(keys)}: {size}x{size}, quality {quality}")
+    print(f"{'rollout, no cameras':22s}: {statistics.median(plain):10,.0f} env-steps/s")
+    print(f"{'rollout, cameras':22s}: {steps_s:10,.0f} env-steps/s  {images_s:8,.1f} images/s")
+    print(f"cameras={quality} {steps_s:.1f} env-steps/s {images_s:.1f} images/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-envs", type=int, default=16)
-    parser.add_argument("--steps", type=int, default=600)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--num-envs", type=int, default=None, help="16 (4 with --cameras)")
+    parser.add_argument("--steps", type=int, default=None, help="600 (100 with --cameras)")
+    parser.add_argument("--repeats", type=int, default=None, help="5 (3 with --cameras)")
+    parser.add_argument("--cameras", action="store_true", help="measure with cameras on")
+    parser.add_argument("--size", type=int, default=224, help="--cameras: image width/height")
+    parser.add_argument("--quality", default="fast", choices=("fast", "high"))
     args = parser.parse_args()
+    if args.cameras:
+        bench_cameras(
+            args.num_envs or 4, args.steps or 100, args.repeats or 3, args.size, args.quality
+        )
+        return
+    args.num_envs = args.num_envs or 16
+    args.steps = args.steps or 600
+    args.repeats = args.repeats or 5
 
     job = job_for(args.num_envs)
     bench_rollout(job, 50)  # warm up: compile, caches, first-touch allocations

@@ -15,6 +15,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 LENGTH_KINDS = ("steps", "episodes")
 BACKENDS = ("mujoco", "isaaclab")
+CAMERA_QUALITIES = ("fast", "high")
 
 
 class ConfigError(ValueError):
@@ -61,6 +62,18 @@ class DistributedConfig:
 
 
 @dataclass
+class CamerasConfig:
+    """Camera observations (enable_cameras=true) and per-episode videos (record_video=true)."""
+
+    names: list[str] | None = None  # null: front, plus the embodiment's wrist camera
+    width: int = 224
+    height: int = 224
+    quality: str = "fast"  # fast: no shadows, reflections or antialiasing; high: MuJoCo's own
+    video_dir: str = "videos"  # relative to the job's folder
+    video_envs: list[int] | None = None  # env ids whose episodes are recorded; null: every env
+
+
+@dataclass
 class JobConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     embodiment: EmbodimentConfig = field(default_factory=EmbodimentConfig)
@@ -74,6 +87,8 @@ class JobConfig:
     seed: int = 0
     device: str = "auto"
     enable_cameras: bool = False
+    record_video: bool = False  # one mp4 per episode; implies enable_cameras
+    cameras: CamerasConfig = field(default_factory=CamerasConfig)
     object_set: list[str] | None = None
     object_set_random: bool = False
     language_instruction: str | None = None
@@ -95,6 +110,18 @@ def register_configs() -> None:
 
     ConfigStore.instance().store(name="job_schema", node=JobConfig)
     ConfigStore.instance().store(name="server_schema", node=ServerJobConfig)
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """Validated camera settings. ``names`` None: the embodiment's default cameras."""
+
+    names: tuple[str, ...] | None = None
+    width: int = 224
+    height: int = 224
+    quality: str = "fast"
+    video_dir: str = "videos"
+    video_envs: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,8 @@ class JobSpec:
     language_instruction: str | None = None
     distributed: bool = False
     progress: bool = True
+    record_video: bool = False
+    cameras: CameraSpec = CameraSpec()
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
@@ -202,6 +231,8 @@ def validate(cfg: Any) -> JobSpec:
     policy = c.get("policy") or {}
     if not (policy.get("name") or policy.get("_target_")):
         errors.append("policy needs a name: pick one with policy=<name> (e.g. policy=scripted)")
+    cameras, camera_errors = _cameras(c.get("cameras") or {}, num_envs)
+    errors += camera_errors
     errors += check_names(backend, env.get("name"), (c.get("embodiment") or {}).get("name"), names)
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
@@ -226,13 +257,52 @@ def validate(cfg: Any) -> JobSpec:
         nthread=int(sim.get("nthread", 0)),
         sim_params=dict(sim.get("params") or {}),
         device=str(c.get("device", "auto")),
-        enable_cameras=bool(c.get("enable_cameras")),
+        # Recording needs the images: record_video turns cameras on.
+        enable_cameras=bool(c.get("enable_cameras")) or bool(c.get("record_video")),
         policy=dict(policy),
         name=str(c.get("name", "default")),
         language_instruction=c.get("language_instruction"),
         distributed=bool(distributed),
         progress=bool(c.get("progress", True)),
+        record_video=bool(c.get("record_video")),
+        cameras=cameras,
     )
+
+
+def _cameras(c: dict[str, Any], num_envs: int) -> tuple[CameraSpec, list[str]]:
+    errors = []
+    names = c.get("names")
+    if isinstance(names, str):
+        names = [s.strip() for s in names.split(",") if s.strip()]
+    if names is not None and (not names or len(set(names)) != len(names)):
+        errors.append(f"cameras.names must be distinct camera names, got {names!r}")
+    size = {}
+    for key in ("width", "height"):
+        value = c.get(key, 224)
+        if not isinstance(value, int) or not 16 <= value <= 4096:
+            errors.append(f"cameras.{key} must be an integer in 16..4096, got {value!r}")
+            value = 224
+        size[key] = value
+    quality = c.get("quality", "fast")
+    if quality not in CAMERA_QUALITIES:
+        errors.append(
+            f"cameras.quality must be one of {', '.join(CAMERA_QUALITIES)}, got {quality!r}"
+        )
+    video_envs = c.get("video_envs")
+    if video_envs is not None:
+        bad = [e for e in video_envs if not isinstance(e, int) or not 0 <= e < num_envs]
+        if bad:
+            errors.append(f"cameras.video_envs: env ids must be in 0..{num_envs - 1}, got {bad}")
+        video_envs = tuple(int(e) for e in video_envs if e not in bad)
+    spec = CameraSpec(
+        names=tuple(str(n) for n in names) if names else None,
+        width=size["width"],
+        height=size["height"],
+        quality=str(quality),
+        video_dir=str(c.get("video_dir") or "videos"),
+        video_envs=video_envs,
+    )
+    return spec, errors
 
 
 def length_from(

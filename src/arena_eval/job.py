@@ -61,9 +61,11 @@ def run_job(
     out_dir = Path(output_dir) if output_dir else hydra_output_dir() or Path("outputs/adhoc")
     start = time.perf_counter()
     app = SimApp.get(job)
-    env = policy = None
+    env = policy = recorder = None
     try:
         env = app.make_env(job, rank=dist.rank)
+        if job.record_video and dist.is_main:  # under torchrun, rank 0 records its episodes
+            recorder = _recorder(job, env, out_dir)
         policy = make_policy(job.policy, env.spec)
         if job.language_instruction:
             policy.set_task_description(job.language_instruction)
@@ -78,6 +80,7 @@ def run_job(
             status, error = "failed", err
         except BaseException as err:  # SIGINT/SIGTERM: flush, never wait on other ranks
             status, error = "interrupted", err
+        videos = recorder.close() if recorder is not None else None
         error_text = describe(error) if error is not None else None
         per_rank = None
         if dist.active and status != "interrupted":
@@ -90,6 +93,13 @@ def run_job(
                 results["error"] = error_text
             if per_rank is not None:
                 results["distributed"] = per_rank
+            images = getattr(env, "images_rendered", 0)
+            if images:
+                timing = results["timing"]
+                timing["images_rendered"] = images
+                timing["images_per_s"] = images / out.wall_s if out.wall_s > 0 else 0.0
+            if videos is not None:
+                results["videos"] = videos
             write_results(out_dir, results, out.records)
             if show:
                 _present(job, results, out_dir)
@@ -101,11 +111,25 @@ def run_job(
             raise RankFailed(error_text)
         return JobResult(status, results["metrics"], out_dir, results)
     finally:
+        if recorder is not None:
+            recorder.close()  # idempotent: drops unfinished videos if anything above raised
         if env is not None:
             env.close()
         if policy is not None:
             policy.close()
         distributed.teardown(dist)
+
+
+def _recorder(job: JobSpec, env, out_dir: Path):
+    from arena_eval.config import ConfigError
+    from arena_eval.video import VideoRecorder
+
+    if not hasattr(env, "recorder"):
+        raise ConfigError(f"record_video=true: the {job.backend} backend cannot record videos")
+    cams = job.cameras
+    recorder = VideoRecorder(out_dir / cams.video_dir, job.control_hz, cams.video_envs, out_dir)
+    env.recorder = recorder
+    return recorder
 
 
 class RankFailed(RuntimeError):

@@ -23,6 +23,9 @@ def build_spec(job: JobSpec, task=None, embodiment=None) -> EnvSpec:
     embodiment = embodiment or make_embodiment(job.embodiment, job.embodiment_params)
     layout = embodiment.layout
     observations = {**embodiment.observations(), **task.observations()}
+    cams = job.cameras
+    for key in camera_keys(job, embodiment):
+        observations[key] = ArraySpec((cams.height, cams.width, 3), "uint8")
     return EnvSpec(
         task=job.task,
         embodiment=job.embodiment,
@@ -38,6 +41,15 @@ def build_spec(job: JobSpec, task=None, embodiment=None) -> EnvSpec:
         objects=tuple(dict.fromkeys(job.objects)),
         task_info=task.info(),
     )
+
+
+def camera_keys(job: JobSpec, embodiment) -> dict[str, str]:
+    """Image observation key -> MJCF camera of a job; empty when cameras are off."""
+    if not job.enable_cameras:
+        return {}
+    from arena_eval.envs.mujoco.render import camera_layout
+
+    return camera_layout(job.cameras.names, embodiment.cameras())
 
 
 class MujocoBackend:
@@ -78,8 +90,22 @@ class MujocoBackend:
         spec = build_spec(job, task, embodiment)
         models = {o: self._model(job, task, embodiment, o) for o in dict.fromkeys(job.objects)}
         env_objects = [get_object(o) for o in job.objects]
+        cameras = None
+        if job.enable_cameras:
+            from arena_eval.envs.mujoco.render import CameraSetup
+
+            c = job.cameras
+            cameras = CameraSetup(camera_keys(job, embodiment), c.width, c.height, c.quality)
         return MujocoEnv(
-            spec, task, embodiment, models, env_objects, job.physics_hz, self.nthread, rank
+            spec,
+            task,
+            embodiment,
+            models,
+            env_objects,
+            job.physics_hz,
+            self.nthread,
+            rank,
+            cameras=cameras,
         )
 
     def close(self) -> None:

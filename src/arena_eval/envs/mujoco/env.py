@@ -15,6 +15,7 @@ from mujoco import batch as mjbatch
 from arena_eval.envs.base import EnvSpec, EpisodeRecord, EpisodeSource, StepResult
 from arena_eval.envs.mujoco.embodiments.base import Embodiment
 from arena_eval.envs.mujoco.objects import ObjectSpec
+from arena_eval.envs.mujoco.render import CameraSetup, ModelRenderer
 from arena_eval.envs.mujoco.tasks.base import Task
 
 
@@ -60,6 +61,7 @@ class MujocoEnv:
         physics_hz: float,
         nthread: int = 0,
         rank: int = 0,
+        cameras: CameraSetup | None = None,
     ) -> None:
         self.spec = spec
         self.rank = rank
@@ -86,6 +88,14 @@ class MujocoEnv:
         self.episode_seed = np.zeros(n, dtype=np.int64)
         self._source: EpisodeSource | None = None
         self._zero_reward = np.zeros(n, dtype=np.float32)
+        # Cameras: one renderer per group (model), none at all when cameras are off, so the
+        # camera-free step is unchanged. A recorder (video.py) receives every rendered frame.
+        self.renderers: list[ModelRenderer] = []
+        if cameras is not None:
+            self.renderers = [ModelRenderer(g.sims.model, cameras) for g in self.groups]
+        self.image_keys = tuple(cameras.cameras) if cameras is not None else ()
+        self.recorder = None
+        self.images_rendered = 0
 
     # -- episodes ------------------------------------------------------------------------
     def reset(self, episodes: EpisodeSource) -> dict[str, np.ndarray]:
@@ -93,6 +103,10 @@ class MujocoEnv:
         self.active[:] = False
         self._start(np.arange(self.spec.num_envs))
         self._observe()
+        if self.renderers:
+            started = np.flatnonzero(self.active)
+            self._render(started)
+            self._record(started)
         return {k: v.copy() for k, v in self.obs.items()}
 
     def _start(self, env_ids: np.ndarray) -> np.ndarray:
@@ -150,9 +164,15 @@ class MujocoEnv:
         terminated = success | failure
         truncated = was_active & ~terminated & (self.steps >= self.spec.max_episode_steps)
         done = np.flatnonzero(terminated | truncated)
-        episodes = [self._record(int(i), bool(success[i]), bool(failure[i])) for i in done]
+        episodes = [self._episode(int(i), bool(success[i]), bool(failure[i])) for i in done]
+        if self.renderers:  # every stepped env's new frame (a finished episode's last one)
+            self._render(np.flatnonzero(was_active))
+            self._record(np.flatnonzero(was_active), episodes)
         reset_ids = self._start(done) if done.size else done
         self._observe()
+        if self.renderers and reset_ids.size:  # the first frame of the episodes just started
+            self._render(reset_ids)
+            self._record(reset_ids)
         return StepResult(
             obs={k: v.copy() for k, v in self.obs.items()},
             reward=success.astype(np.float32) if done.size else self._zero_reward,
@@ -164,7 +184,7 @@ class MujocoEnv:
             stepped=int(was_active.sum()),
         )
 
-    def _record(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
+    def _episode(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
         for group in self.groups:
             rows = np.flatnonzero(group.env_ids == env_id)
             if rows.size:
@@ -190,7 +210,32 @@ class MujocoEnv:
             group.robot.observe(self.obs, group.index)
             group.task.observe(self.obs, group.index)
 
+    # -- cameras -------------------------------------------------------------------------
+    def _render(self, env_ids: np.ndarray) -> None:
+        """Render every camera of ``env_ids`` into their image observations."""
+        for group, renderer in zip(self.groups, self.renderers, strict=True):
+            rows = np.flatnonzero(np.isin(group.env_ids, env_ids))
+            for row in rows:
+                data = group.sims.batch.get_data(int(row))
+                renderer.render(data, self.obs, int(group.env_ids[row]))
+            self.images_rendered += rows.size * len(self.image_keys)
+
+    def _record(self, env_ids: np.ndarray, finished: list[EpisodeRecord] = ()) -> None:
+        """Hand the recorder the frames of ``env_ids``, then close the episodes ``finished``."""
+        recorder = self.recorder
+        if recorder is None:
+            return
+        for env_id in env_ids:
+            i = int(env_id)
+            frames = [self.obs[k][i] for k in self.image_keys]
+            recorder.add(i, int(self.episode_index[i]), frames)
+        for record in finished:
+            recorder.finish(record)
+
     def close(self) -> None:
+        for renderer in self.renderers:
+            renderer.close()  # GL contexts are native too; freed now, before the Batches
+        self.renderers.clear()
         # Batches hold native memory; drop every reference so it is released now, not later.
         self.groups.clear()
         self.obs.clear()

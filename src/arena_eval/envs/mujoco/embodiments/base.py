@@ -36,6 +36,10 @@ class Embodiment:
     def bind(self, model) -> EmbodimentState:
         raise NotImplementedError
 
+    def cameras(self) -> dict[str, str]:
+        """Cameras the embodiment carries: job-facing name (``wrist``) -> MJCF camera name."""
+        return {}
+
 
 class EmbodimentState:
     """An embodiment bound to one compiled model: reads robot state, writes controls."""

@@ -73,6 +73,10 @@ class Franka(Embodiment):
             "gripper_opening": ArraySpec((1,)),
         }
 
+    def cameras(self) -> dict[str, str]:
+        # robosuite's panda robot.xml: eye_in_hand on right_hand, robotview behind the base.
+        return {"wrist": PREFIX + "eye_in_hand", "robotview": PREFIX + "robotview"}
+
     def attach(self, world: mujoco.MjSpec) -> None:
         arm = mujoco.MjSpec.from_file(str(robosuite_asset("robots/panda/robot.xml")))
         gripper = mujoco.MjSpec.from_file(str(robosuite_asset("grippers/panda_gripper.xml")))
