@@ -15,7 +15,12 @@ from arena_eval.envs.mujoco.embodiments import EMBODIMENTS
 from arena_eval.envs.mujoco.objects import OBJECTS
 from arena_eval.envs.mujoco.tasks import TASKS
 
-CASES = [(t, e, o) for t in sorted(TASKS) for e in sorted(EMBODIMENTS) for o in sorted(OBJECTS)]
+# Every task with every object (on one embodiment) and with every embodiment (on one object):
+# the pairs that interact, without the full product growing with each addition.
+CASES = sorted(
+    {(t, "franka_ik", o) for t in TASKS for o in OBJECTS}
+    | {(t, e, "cracker_box") for t in TASKS for e in EMBODIMENTS}
+)
 
 
 @pytest.mark.parametrize(("task", "embodiment", "obj"), CASES, ids=lambda x: x)
