@@ -18,8 +18,12 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 def install() -> None:
-    """Turn SIGTERM into :class:`Terminated` in this (main) thread."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    """Turn SIGTERM into :class:`Terminated`. Only the main thread may set handlers; elsewhere
+    (a job run from a worker thread) this is a no-op."""
+    try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:
+        pass
 
 
 def exit_code(err: BaseException) -> int:

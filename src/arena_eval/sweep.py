@@ -96,9 +96,14 @@ def run_sweep_job(cfg: Any, out_dir: Path, label: str) -> float | None:
     goes on, unless ``fail_fast``; a complete job is skipped when ``resume``."""
     from omegaconf import OmegaConf
 
+    from arena_eval import signals
     from arena_eval.console import console
     from arena_eval.job import describe, run_job
 
+    # Under submitit the job runs in a worker process that never ran our entry point, and
+    # submitit itself ignores SIGTERM: without this, a cancelled SLURM task is killed before
+    # it can save its finished episodes.
+    signals.install()
     plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
     if STATE.stop:
         _write_status(
