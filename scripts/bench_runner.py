@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--cameras", action="store_true", help="measure with cameras on")
     parser.add_argument("--size", type=int, default=224, help="--cameras: image width/height")
     parser.add_argument("--quality", default="fast", choices=("fast", "high"))
+    parser.add_argument("--env", default="lift_object", help="e.g. fridge")
+    parser.add_argument("--embodiment", default="franka_joint_pos", help="e.g. gr1_joint")
     args = parser.parse_args()
     if args.cameras:
         bench_cameras(
@@ -136,7 +138,7 @@ def main() -> None:
     args.steps = args.steps or 600
     args.repeats = args.repeats or 5
 
-    job = job_for(args.num_envs)
+    job = job_for(args.num_envs, args.env, args.embodiment)
     bench_rollout(job, 50)  # warm up: compile, caches, first-touch allocations
     bench_raw(job, 50)
     raw, ours = [], []
@@ -146,7 +148,7 @@ def main() -> None:
     raw_med, ours_med = statistics.median(raw), statistics.median(ours)
     decimation = round(job.physics_hz / job.control_hz)
     print(
-        f"task lift_object, franka_joint_pos, zero_action, {args.num_envs} envs, {args.steps} steps"
+        f"task {args.env}, {args.embodiment}, zero_action, {args.num_envs} envs, {args.steps} steps"
     )
     print(
         f"physics {job.physics_hz:.0f} Hz, control {job.control_hz:.0f} Hz: decimation {decimation}"

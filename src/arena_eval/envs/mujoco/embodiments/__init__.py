@@ -19,10 +19,21 @@ def _franka(mode: str) -> EmbodimentFactory:
     return make
 
 
+def _humanoid(model: str) -> EmbodimentFactory:
+    def make(params: dict[str, Any]) -> Embodiment:
+        from arena_eval.envs.mujoco.embodiments.humanoid import Humanoid
+
+        return Humanoid(model=model, **params)
+
+    return make
+
+
 # Sorted registry: adding an embodiment is one entry here, one module and one config file.
 EMBODIMENTS: dict[str, EmbodimentFactory] = {
     "franka_ik": _franka("ee_delta"),
     "franka_joint_pos": _franka("joint_pos"),
+    "g1_joint": _humanoid("g1_joint"),
+    "gr1_joint": _humanoid("gr1_joint"),
 }
 
 
