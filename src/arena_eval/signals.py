@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from types import FrameType
 
@@ -20,10 +21,8 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 def install() -> None:
     """Turn SIGTERM into :class:`Terminated`. Only the main thread may set handlers; elsewhere
     (a job run from a worker thread) this is a no-op."""
-    try:
+    with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:
-        pass
 
 
 def exit_code(err: BaseException) -> int:
