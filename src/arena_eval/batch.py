@@ -26,8 +26,7 @@ ENV_ALIASES = {
     "open_microwave_door": "open_microwave",
     "put_item_in_fridge_and_close_door": "fridge",
 }
-# Reference envs whose name fixes the robot: a job that names no embodiment gets this one. The
-# GR1 humanoid does not exist here yet, so such a job fails listing the embodiments that do.
+# Reference envs whose name fixes the robot: a job that names no embodiment gets this one.
 ENV_EMBODIMENTS = {
     "gr1_open_microwave": "gr1_joint",
     "gr1_sequential_static_manipulation": "gr1_joint",
