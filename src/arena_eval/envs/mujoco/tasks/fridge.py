@@ -23,13 +23,11 @@ import numpy as np
 from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.tasks.base import (
-    DOOR_MOVED_OPENNESS,
     TABLE_TOP,
-    WORLD_CONAFFINITY,
-    WORLD_CONTYPE,
     Task,
     TaskState,
 )
+from arena_eval.envs.mujoco.tasks.door import DoorState, add_boxes, add_door
 
 WALL = 0.01  # wall thickness
 PLACE_MARGIN = 0.03  # the object's centre must be this far inside the cabinet's walls
@@ -69,27 +67,9 @@ class Fridge(Task):
             "left": ([d / 2, w - WALL / 2, h / 2], [d / 2, WALL / 2, h / 2]),
             "right": ([d / 2, WALL / 2, h / 2], [d / 2, WALL / 2, h / 2]),
         }
-        for name, (pos, size) in parts.items():
-            geom = cabinet.add_geom(name=f"fridge_{name}", type=mujoco.mjtGeom.mjGEOM_BOX)
-            geom.pos, geom.size = pos, size
-            geom.rgba = [0.92, 0.94, 0.96, 1] if name != "shelf" else [0.7, 0.8, 0.9, 1]
-            geom.contype, geom.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
-        # As the microwave's: the hinge stands just in front of the cabinet and the panel clears
-        # the table, so the door touches nothing at rest and stays where a reset puts it.
-        door = cabinet.add_body(name="fridge_door", pos=[-0.004, 0, 0])
-        door.add_joint(
-            name="door_joint",
-            type=mujoco.mjtJoint.mjJNT_HINGE,
-            axis=[0, 0, 1],
-            range=[0.0, c.door_range],
-            damping=0.05,
-            frictionloss=0.01,
-        )
-        panel = door.add_geom(name="fridge_door_panel", type=mujoco.mjtGeom.mjGEOM_BOX)
-        panel.pos, panel.size = [-0.01, w / 2, h / 2 + 0.002], [0.01, w / 2, h / 2 - 0.002]
-        panel.mass = 0.5
-        panel.rgba = [0.80, 0.84, 0.88, 1]
-        panel.contype, panel.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
+        colours = {"default": [0.92, 0.94, 0.96, 1], "shelf": [0.7, 0.8, 0.9, 1]}
+        add_boxes(cabinet, "fridge", parts, colours)
+        add_door(cabinet, "fridge_door", w, h, c.door_range, [0.80, 0.84, 0.88, 1])
 
     def observations(self) -> dict[str, ArraySpec]:
         return {**super().observations(), "door_openness": ArraySpec((1,))}
@@ -111,16 +91,11 @@ class Fridge(Task):
         return FridgeState(self, model, sims, obj)
 
 
-class FridgeState(TaskState):
+class FridgeState(DoorState):
     def __init__(self, task: Fridge, model, sims, obj) -> None:
         super().__init__(task, model, sims, obj)
-        joint = model.joint("door_joint")
-        self.door_q = int(joint.qposadr[0])
-        self.door_v = int(joint.dofadr[0])
         c = task.config
         m = sims.nsim
-        self.start_openness = np.zeros(m)
-        self.door_moved_flags = np.zeros(m, dtype=bool)
         self.subtasks = {"place": np.zeros(m, dtype=bool), "close": np.zeros(m, dtype=bool)}
         self.inside_low = np.array([c.front_x + PLACE_MARGIN, c.hinge_y + PLACE_MARGIN])
         self.inside_high = np.array(
@@ -128,26 +103,9 @@ class FridgeState(TaskState):
         )
         self.rest_z = TABLE_TOP + c.shelf_height + obj.height / 2
 
-    def openness(self) -> np.ndarray:
-        return self.sims.qpos[:, self.door_q] / self.task.config.door_range
-
-    def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
-        c = self.task.config
-        noise = np.array([r.uniform(-1, 1, size=3) for r in rngs]).reshape(-1, 3)
-        xy = np.asarray(c.object_xy) + c.xy_noise * noise[:, :2]
-        self.place_object(rows, xy, c.yaw_noise * noise[:, 2])
-        self.sims.qpos[rows, self.door_q] = c.start_openness * c.door_range
-        self.sims.qvel[rows, self.door_v] = 0.0
-
-    def after_reset(self, rows: np.ndarray) -> None:
-        super().after_reset(rows)
-        self.start_openness[rows] = self.openness()[rows]
-        self.door_moved_flags[rows] = False
-
     def terms(self) -> tuple[np.ndarray, np.ndarray]:
         c = self.task.config
-        openness = self.openness()
-        self.door_moved_flags |= np.abs(openness - self.start_openness) > DOOR_MOVED_OPENNESS
+        openness = self.track_door()
         pos = self.object_pos()
         vel = self.sims.qvel[:, self.obj_v : self.obj_v + 3]
         inside = np.all((pos[:, :2] > self.inside_low) & (pos[:, :2] < self.inside_high), axis=1)
@@ -158,10 +116,3 @@ class FridgeState(TaskState):
         place |= inside & resting
         close |= place & (openness < c.close_openness)
         return place & close, pos[:, 2] < TABLE_TOP + c.drop_height
-
-    def door_moved(self, row: int) -> bool | None:
-        return bool(self.door_moved_flags[row])
-
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        super().observe(out, rows)
-        out["door_openness"][rows, 0] = self.openness()

@@ -15,13 +15,11 @@ import numpy as np
 from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.tasks.base import (
-    DOOR_MOVED_OPENNESS,
     TABLE_TOP,
-    WORLD_CONAFFINITY,
-    WORLD_CONTYPE,
     Task,
     TaskState,
 )
+from arena_eval.envs.mujoco.tasks.door import DoorState, add_boxes, add_door
 
 
 class OpenMicrowave(Task):
@@ -56,31 +54,8 @@ class OpenMicrowave(Task):
             "left": ([x0 + d / 2, w - wall, h / 2], [d / 2, wall, h / 2]),
             "right": ([x0 + d / 2, wall, h / 2], [d / 2, wall, h / 2]),
         }
-        for name, (pos, size) in walls.items():
-            geom = cabinet.add_geom(name=f"microwave_{name}", type=mujoco.mjtGeom.mjGEOM_BOX)
-            geom.pos, geom.size = pos, size
-            geom.rgba = [0.85, 0.85, 0.88, 1]
-            geom.contype, geom.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
-        # The hinge stands just in front of the cabinet and the panel clears the table, so the
-        # door touches nothing at rest: it stays where a reset puts it.
-        door = cabinet.add_body(name="microwave_door", pos=[-0.004, 0, 0])
-        door.add_joint(
-            name="door_joint",
-            type=mujoco.mjtJoint.mjJNT_HINGE,
-            axis=[0, 0, 1],
-            range=[0.0, c.door_range],
-            damping=0.05,
-            frictionloss=0.01,
-        )
-        panel = door.add_geom(name="door_panel", type=mujoco.mjtGeom.mjGEOM_BOX)
-        panel.pos, panel.size = [-0.01, w / 2, h / 2 + 0.002], [0.01, w / 2, h / 2 - 0.002]
-        panel.mass = 0.5
-        panel.rgba = [0.15, 0.15, 0.18, 1]
-        panel.contype, panel.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
-        handle = door.add_geom(name="door_handle", type=mujoco.mjtGeom.mjGEOM_BOX)
-        handle.pos, handle.size = [-0.035, w - 0.03, h / 2], [0.015, 0.008, h / 3]
-        handle.mass = 0.05
-        handle.contype, handle.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
+        add_boxes(cabinet, "microwave", walls, {"default": [0.85, 0.85, 0.88, 1]})
+        add_door(cabinet, "microwave_door", w, h, c.door_range, [0.15, 0.15, 0.18, 1], handle=True)
 
     def observations(self) -> dict[str, ArraySpec]:
         return {**super().observations(), "door_openness": ArraySpec((1,))}
@@ -99,40 +74,7 @@ class OpenMicrowave(Task):
         return MicrowaveState(self, model, sims, obj)
 
 
-class MicrowaveState(TaskState):
-    def __init__(self, task: OpenMicrowave, model, sims, obj) -> None:
-        super().__init__(task, model, sims, obj)
-        joint = model.joint("door_joint")
-        self.door_q = int(joint.qposadr[0])
-        self.door_v = int(joint.dofadr[0])
-        self.start_openness = np.zeros(sims.nsim)
-        self.door_moved_flags = np.zeros(sims.nsim, dtype=bool)
-
-    def openness(self) -> np.ndarray:
-        return self.sims.qpos[:, self.door_q] / self.task.config.door_range
-
-    def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
-        c = self.task.config
-        noise = np.array([r.uniform(-1, 1, size=3) for r in rngs]).reshape(-1, 3)
-        xy = np.asarray(c.object_xy) + c.xy_noise * noise[:, :2]
-        self.place_object(rows, xy, c.yaw_noise * noise[:, 2])
-        self.sims.qpos[rows, self.door_q] = c.start_openness * c.door_range
-        self.sims.qvel[rows, self.door_v] = 0.0
-
-    def after_reset(self, rows: np.ndarray) -> None:
-        super().after_reset(rows)
-        self.start_openness[rows] = self.openness()[rows]
-        self.door_moved_flags[rows] = False
-
+class MicrowaveState(DoorState):
     def terms(self) -> tuple[np.ndarray, np.ndarray]:
-        openness = self.openness()
-        self.door_moved_flags |= np.abs(openness - self.start_openness) > DOOR_MOVED_OPENNESS
-        success = openness >= self.task.config.success_openness
+        success = self.track_door() >= self.task.config.success_openness
         return success, np.zeros_like(success)
-
-    def door_moved(self, row: int) -> bool | None:
-        return bool(self.door_moved_flags[row])
-
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        super().observe(out, rows)
-        out["door_openness"][rows, 0] = self.openness()
