@@ -9,7 +9,7 @@ import pytest
 
 from arena_eval.batch import load_jobs, translate_job
 from arena_eval.config import ConfigError, compose, validate
-from tests.test_sweep import arena, results
+from tests.test_sweep import arena, assert_same_as_single_runs, results
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "eval_jobs.json"
 
@@ -146,8 +146,6 @@ def test_reference_example_runs(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_batch_is_one_process_with_per_job_errors(tmp_path: Path, make_cfg) -> None:
-    from arena_eval.job import run_job
-
     jobs = [
         job(
             name=f"j{i}",
@@ -192,16 +190,4 @@ def test_batch_is_one_process_with_per_job_errors(tmp_path: Path, make_cfg) -> N
     assert "Available options in 'object'" in out[5]["error"]
     ran = [r for r in out if r["status"] == "completed"]
     assert len({r["app"]["pid"] for r in ran}) == 1
-    for r in ran:
-        single = run_job(
-            make_cfg(
-                f"env={r['job']['env']}",
-                f"object={r['job']['objects'][0]}",
-                "policy=scripted",
-                "num_envs=2",
-                "length.n=2",
-            ),
-            tmp_path / "single",
-            show=False,
-        )
-        assert single.metrics == r["metrics"]
+    assert_same_as_single_runs(ran, make_cfg, tmp_path)

@@ -34,6 +34,23 @@ def arena(*args: str, cwd: Path, env: dict | None = None, tool: str = "arena-eva
     )
 
 
+def assert_same_as_single_runs(jobs: list[dict], make_cfg, tmp_path: Path) -> None:
+    """Each job of a sweep, run on its own (scripted, 2 envs, 2 episodes), gives its metrics."""
+    for job in jobs:
+        single = run_job(
+            make_cfg(
+                f"env={job['job']['env']}",
+                f"object={job['job']['objects'][0]}",
+                "policy=scripted",
+                "num_envs=2",
+                "length.n=2",
+            ),
+            tmp_path / "single",
+            show=False,
+        )
+        assert single.metrics == job["metrics"]
+
+
 def sweep_dir(root: Path, name: str = "default") -> Path:
     (found,) = (root / "outputs" / name / "multiruns").iterdir()
     return found
@@ -61,19 +78,7 @@ def test_multirun_is_one_process_and_matches_single_jobs(tmp_path: Path, make_cf
     assert jobs[-1]["app"]["models_compiled"] == 6
     for summary in ("summary.csv", "summary.json", "summary.png"):
         assert (folder / summary).is_file()
-    for job in jobs:  # the same job run on its own gives the same metrics
-        single = run_job(
-            make_cfg(
-                f"env={job['job']['env']}",
-                f"object={job['job']['objects'][0]}",
-                "policy=scripted",
-                "num_envs=2",
-                "length.n=2",
-            ),
-            tmp_path / "single",
-            show=False,
-        )
-        assert single.metrics == job["metrics"]
+    assert_same_as_single_runs(jobs, make_cfg, tmp_path)
 
 
 @pytest.mark.integration

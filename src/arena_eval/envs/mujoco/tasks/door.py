@@ -11,10 +11,13 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.tasks.base import (
     DOOR_MOVED_OPENNESS,
+    TABLE_TOP,
     WORLD_CONAFFINITY,
     WORLD_CONTYPE,
+    Task,
     TaskState,
 )
 
@@ -59,6 +62,27 @@ def add_door(
         grip.mass = 0.05
         grip.contype, grip.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
     return door
+
+
+class DoorTask(Task):
+    """A task with a cabinet door: its observation and the door's layout for the experts.
+
+    The config has ``front_x``, ``hinge_y``, ``width``, ``height`` and ``door_range``.
+    """
+
+    has_door = True
+
+    def observations(self) -> dict[str, ArraySpec]:
+        return {**super().observations(), "door_openness": ArraySpec((1,))}
+
+    def info(self) -> dict:
+        c = self.config
+        return {
+            "hinge_pos": [c.front_x, c.hinge_y, TABLE_TOP],
+            "door_width": c.width,
+            "door_height": c.height,
+            "door_range": c.door_range,
+        }
 
 
 class DoorState(TaskState):

@@ -20,14 +20,12 @@ import dataclasses
 import mujoco
 import numpy as np
 
-from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.tasks.base import (
     TABLE_TOP,
-    Task,
     TaskState,
 )
-from arena_eval.envs.mujoco.tasks.door import DoorState, add_boxes, add_door
+from arena_eval.envs.mujoco.tasks.door import DoorState, DoorTask, add_boxes, add_door
 
 WALL = 0.01  # wall thickness
 PLACE_MARGIN = 0.03  # the object's centre must be this far inside the cabinet's walls
@@ -35,9 +33,8 @@ PLACE_HEIGHT_TOL = 0.015  # metres between the object's height and its height on
 PLACE_SPEED = 0.05  # m/s: "resting"
 
 
-class Fridge(Task):
+class Fridge(DoorTask):
     name = "fridge"
-    has_door = True
 
     @dataclasses.dataclass
     class Config:
@@ -71,16 +68,10 @@ class Fridge(Task):
         add_boxes(cabinet, "fridge", parts, colours)
         add_door(cabinet, "fridge_door", w, h, c.door_range, [0.80, 0.84, 0.88, 1])
 
-    def observations(self) -> dict[str, ArraySpec]:
-        return {**super().observations(), "door_openness": ArraySpec((1,))}
-
     def info(self) -> dict:
         c = self.config
         return {
-            "hinge_pos": [c.front_x, c.hinge_y, TABLE_TOP],
-            "door_width": c.width,
-            "door_height": c.height,
-            "door_range": c.door_range,
+            **super().info(),
             "cabinet_depth": c.depth,
             "shelf_top": TABLE_TOP + c.shelf_height,
             "close_openness": c.close_openness,

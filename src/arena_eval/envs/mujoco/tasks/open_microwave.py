@@ -12,19 +12,16 @@ import dataclasses
 import mujoco
 import numpy as np
 
-from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.tasks.base import (
     TABLE_TOP,
-    Task,
     TaskState,
 )
-from arena_eval.envs.mujoco.tasks.door import DoorState, add_boxes, add_door
+from arena_eval.envs.mujoco.tasks.door import DoorState, DoorTask, add_boxes, add_door
 
 
-class OpenMicrowave(Task):
+class OpenMicrowave(DoorTask):
     name = "open_microwave"
-    has_door = True
 
     @dataclasses.dataclass
     class Config:
@@ -57,16 +54,10 @@ class OpenMicrowave(Task):
         add_boxes(cabinet, "microwave", walls, {"default": [0.85, 0.85, 0.88, 1]})
         add_door(cabinet, "microwave_door", w, h, c.door_range, [0.15, 0.15, 0.18, 1], handle=True)
 
-    def observations(self) -> dict[str, ArraySpec]:
-        return {**super().observations(), "door_openness": ArraySpec((1,))}
-
     def info(self) -> dict:
         c = self.config
         return {
-            "hinge_pos": [c.front_x, c.hinge_y, TABLE_TOP],
-            "door_width": c.width,
-            "door_height": c.height,
-            "door_range": c.door_range,
+            **super().info(),
             "success_openness": c.success_openness,
         }
 
