@@ -15,7 +15,7 @@ from arena_eval import distributed
 from arena_eval.app import SimApp
 from arena_eval.config import JobSpec, validate
 from arena_eval.metrics import compute_metrics
-from arena_eval.policies.base import make_policy
+from arena_eval.policies.base import make_policy, resolve_policy_class
 from arena_eval.results import RESULTS, SCHEMA_VERSION, provenance, write_results
 from arena_eval.rollout import RolloutOutput, latency_ms, rollout
 
@@ -66,7 +66,7 @@ def run_job(
         env = app.make_env(job, rank=dist.rank)
         if job.record_video and dist.is_main:  # under torchrun, rank 0 records its episodes
             recorder = _recorder(job, env, out_dir)
-        policy = make_policy(job.policy, env.spec)
+        policy = make_job_policy(job, env)
         if job.language_instruction:
             policy.set_task_description(job.language_instruction)
         configured = (job.length_kind, job.length_n)
@@ -118,6 +118,19 @@ def run_job(
         if policy is not None:
             policy.close()
         distributed.teardown(dist)
+
+
+def make_job_policy(job: JobSpec, env):
+    """The job's policy. A task-space policy (``action_mode = "ee_delta"``, the scripted
+    expert) on a joint-space embodiment that carries an IK drives it through that IK."""
+    name = str(job.policy.get("_target_") or job.policy.get("name") or "")
+    wants = getattr(resolve_policy_class(name), "action_mode", None) if name else None
+    task_space = env.task_space() if hasattr(env, "task_space") else None
+    if wants == "ee_delta" and env.spec.action_mode != "ee_delta" and task_space is not None:
+        from arena_eval.policies.task_space import TaskSpacePolicy
+
+        return TaskSpacePolicy(make_policy(job.policy, task_space.spec), task_space, env.spec)
+    return make_policy(job.policy, env.spec)
 
 
 def _recorder(job: JobSpec, env, out_dir: Path):

@@ -42,6 +42,9 @@ class EnvSpec:
     # Static, privileged facts about the task layout (hinge positions, region sizes ...)
     # that scripted experts may read. Plain JSON-able values only.
     task_info: dict[str, Any] = field(default_factory=dict)
+    # The same for the embodiment: named action and joint groups (``action_groups``:
+    # name -> [start, stop) of the action vector), hands, frames. JSON-able.
+    embodiment_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def action_dim(self) -> int:

@@ -4,6 +4,12 @@ Each expert plans a reference end-effector trajectory (a commanded pose that mov
 phase goals at bounded speed) and emits its increments as ``ee_delta`` actions, so the
 controller's target follows the plan exactly. Because the plan is explicit, the expert can
 return genuine multi-step action chunks (``chunk_length`` > 1) by rolling the plan forward.
+
+The plans are written for one tool frame (x across the object's narrow side, z down into it:
+the Franka's fingers, or a humanoid hand's grasp frame with the palm down). On a bimanual
+embodiment (``left_ee``/``right_ee`` action groups) each task uses the hand that stands
+nearer its work, ``HAND``, and hands over to the other at a phase where that one stands nearer
+(``HANDOVER``: the fridge's door); the hand not working holds its pose, open.
 """
 
 from __future__ import annotations
@@ -29,6 +35,27 @@ OPEN, CLOSED = 1.0, -1.0
 # How far below the button's resting top the grip point is sent: past the cap's 0.015 m stroke,
 # so the position servo keeps pressing (the arm's target lag bounds the force).
 BUTTON_PUSH = 0.02
+# The hand a bimanual embodiment works with, per task: the one nearer the object or fixture.
+HAND = {
+    "fridge": "left",
+    "kitchen_pick_and_place": "left",
+    "lift_object": "right",
+    "open_microwave": "left",
+    "press_button": "right",
+}
+# Tasks where the other hand takes over at a phase: (phase, hand).
+HANDOVER = {"fridge": (8, "right")}
+SIDES = ("left", "right")
+# Hands (bimanual embodiments): the palm's pitch for grasps (fingers this far below the
+# horizontal) and against a door (fingers down into the gap), how far below an object's top
+# the grasp point goes (the palm just on the top), the fingers' yaw a grasp stays nearest
+# (half way between ahead and across the body), and how far a fist's knuckles stand ahead of
+# the grasp point when it pushes a door.
+GRASP_PITCH = 0.2
+DOOR_PITCH = 0.5
+HAND_GRASP_DEPTH = 0.025
+FINGER_YAW = np.pi / 4
+HAND_REACH = 0.03
 
 
 def down_quat(yaw: np.ndarray) -> np.ndarray:
@@ -38,6 +65,16 @@ def down_quat(yaw: np.ndarray) -> np.ndarray:
     x = np.stack([c, s, zeros], -1)
     y = np.stack([s, -c, zeros], -1)
     z = np.stack([zeros, zeros, -np.ones_like(yaw)], -1)
+    return quat_from_mat(np.stack([x, y, z], -1))
+
+
+def door_hand_quat(phi: np.ndarray, palm: float) -> np.ndarray:
+    """A hand flat against a door at hinge angle ``phi``: fingers pointing down, the palm
+    facing the door's inner face (``palm`` = -1) or away from it (+1)."""
+    n = np.stack([np.cos(phi), np.sin(phi), np.zeros_like(phi)], -1)  # the inner face's normal
+    x = np.broadcast_to(np.array([0.0, 0.0, -1.0]), n.shape)
+    z = palm * n
+    y = np.cross(z, x)
     return quat_from_mat(np.stack([x, y, z], -1))
 
 
@@ -65,12 +102,16 @@ class ScriptedExpert(Policy):
     class Config:
         chunk_length: int = 1
 
+    # It plans end-effector motions; a joint-space humanoid runs them through its own IK.
+    action_mode = "ee_delta"
+
     def __init__(self, config: Config, spec) -> None:
         super().__init__(config, spec)
         if spec.action_mode != "ee_delta":
             raise PolicyError(
                 f"the scripted expert drives end-effector embodiments; {spec.embodiment!r} takes "
-                f"{spec.action_mode} actions. Use an IK embodiment, e.g. embodiment=franka_ik."
+                f"{spec.action_mode} actions and has no IK to plan through. Use an IK "
+                f"embodiment (franka_ik, gr1_ik, g1_ik) or a humanoid's joint space (gr1_joint)."
             )
         goals = {
             "fridge": self._fridge_goals,
@@ -84,8 +125,21 @@ class ScriptedExpert(Policy):
                 f"no scripted expert for env {spec.task!r}; experts exist for: {', '.join(goals)}"
             )
         self._goals = goals[spec.task]
-        self.chunk_length = max(1, int(config.chunk_length))
+        groups = spec.embodiment_info.get("action_groups", {})
+        self.bimanual = "right_ee" in groups
         n = spec.num_envs
+        self._handover = None
+        if self.bimanual:
+            self._ee_cols = [slice(*groups[f"{side}_ee"]) for side in SIDES]
+            self._grip_cols = [slice(*groups[f"{side}_hand"]) for side in SIDES]
+            poses = spec.embodiment_info.get("hand_poses")  # finger joints: open/closed poses
+            self._hand_open = np.asarray(poses["open"]) if poses else np.array([OPEN])
+            self._hand_closed = np.asarray(poses["closed"]) if poses else np.array([CLOSED])
+            self._first_hand = SIDES.index(HAND[spec.task])
+            self._handover = HANDOVER.get(spec.task)
+        # Per env: the hand that works now (0 left, 1 right); a one-arm tool has only one.
+        self.hand_of = np.zeros(n, int)
+        self.chunk_length = max(1, int(config.chunk_length))
         self.plan = Plan(
             np.zeros((n, 3)),
             np.tile([1.0, 0, 0, 0], (n, 1)),
@@ -93,19 +147,54 @@ class ScriptedExpert(Policy):
             np.zeros(n, int),
             np.ones(n, bool),
         )
-        self._low = np.asarray(spec.action_low)
-        self._high = np.asarray(spec.action_high)
+        low, high = np.asarray(spec.action_low), np.asarray(spec.action_high)
+        if self.bimanual:  # the plan's tool actions: a hand's delta pose and its grip
+            ee = self._ee_cols[0]
+            low = np.r_[low[ee], CLOSED]
+            high = np.r_[high[ee], OPEN]
+        self._low, self._high = low, high
 
     def reset(self, env_ids=None) -> None:
         ids = slice(None) if env_ids is None else np.asarray(env_ids, dtype=int)
         self.plan.fresh[ids] = True
 
+    @property
+    def hand(self) -> str | None:
+        """The hand env 0 works with now (``None`` for a one-arm tool)."""
+        return SIDES[self.hand_of[0]] if self.bimanual else None
+
     def get_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         rows = np.arange(self.spec.num_envs)
-        return self._plan_steps(obs, rows, 1)[:, 0]
+        return self._to_layout(self._plan_steps(obs, rows, 1), rows)[:, 0]
 
     def get_action_chunk(self, obs: Mapping[str, np.ndarray], env_ids: np.ndarray) -> np.ndarray:
-        return self._plan_steps(obs, np.asarray(env_ids, dtype=int), self.chunk_length)
+        rows = np.asarray(env_ids, dtype=int)
+        return self._to_layout(self._plan_steps(obs, rows, self.chunk_length), rows)
+
+    def _tool_view(self, obs: Mapping[str, np.ndarray], rows: np.ndarray) -> dict:
+        """The observations as a one-tool plan reads them: each env's working hand as ee_*."""
+        view = dict(obs)
+        if self.bimanual:
+            right = (self.hand_of[rows] == 1)[:, None]
+            for key in ("ee_pos", "ee_quat"):
+                view[key] = np.where(right, obs[f"right_{key}"], obs[f"left_{key}"])
+        return view
+
+    def _to_layout(self, plan: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``[n, steps, 7]`` tool actions (delta pose, grip) into the embodiment's layout: the
+        working hand moves, the other holds its pose, open."""
+        if not self.bimanual:
+            return plan
+        n, steps = plan.shape[:2]
+        out = np.zeros((n, steps, self.spec.action_dim), dtype=np.float32)
+        closure = 0.5 * (1.0 - plan[:, :, 6:7])  # grip -1 closed .. 1 open -> 1 .. 0
+        grip = self._hand_open + closure * (self._hand_closed - self._hand_open)
+        for side in (0, 1):
+            works = self.hand_of[rows] == side
+            out[:, :, self._grip_cols[side]] = self._hand_open
+            out[works, :, self._ee_cols[side]] = plan[works, :, :6]
+            out[works, :, self._grip_cols[side]] = grip[works]
+        return out
 
     # -- planning ----------------------------------------------------------------------
     def _plan_steps(
@@ -114,6 +203,9 @@ class ScriptedExpert(Policy):
         """Roll the plan of envs ``rows`` forward ``steps`` control steps; obs rows match."""
         plan = self.plan
         fresh = plan.fresh[rows]
+        if fresh.any() and self.bimanual:
+            self.hand_of[rows[fresh]] = self._first_hand
+        obs = self._tool_view(obs, rows)
         if fresh.any():
             sel = rows[fresh]
             plan.pos[sel] = obs["ee_pos"][fresh]
@@ -122,7 +214,7 @@ class ScriptedExpert(Policy):
             plan.timer[sel] = 0
             plan.fresh[sel] = False
         ee = np.asarray(obs["ee_pos"], dtype=np.float64)
-        out = np.zeros((len(rows), steps, self.spec.action_dim), dtype=np.float32)
+        out = np.zeros((len(rows), steps, 7), dtype=np.float32)
         for k in range(steps):
             # After the first step, the plan predicts that the hand follows the reference.
             measured = ee if k == 0 else plan.pos[rows]
@@ -133,13 +225,46 @@ class ScriptedExpert(Policy):
             turn = rotation_error(goal_quat, plan.quat[rows])
             norm = np.linalg.norm(turn, axis=1, keepdims=True)
             turn *= np.minimum(1.0, TURN / np.maximum(norm, 1e-9))
+            if self._handover is not None:
+                # The other hand takes over: the plan continues from where that hand is.
+                phase_at, side = self._handover
+                swap = (advance > 0) & (plan.phase[rows] == phase_at)
+                if swap.any():
+                    sel = rows[swap]
+                    self.hand_of[sel] = SIDES.index(side)
+                    plan.pos[sel] = obs[f"{side}_ee_pos"][swap]
+                    plan.quat[sel] = obs[f"{side}_ee_quat"][swap]
+                    step[swap], turn[swap] = 0.0, 0.0
             plan.pos[rows] += step
             plan.quat[rows] = quat_mul(quat_from_rotvec(turn), plan.quat[rows])
             action = np.concatenate([step, turn, gripper[:, None]], axis=1)
             out[:, k] = np.clip(action, self._low, self._high)
         return out
 
+    def _down(self, yaw: np.ndarray) -> np.ndarray:
+        """The tool pointing down with its x axis along ``yaw``; a hand's palm pitched so its
+        fingers point ``GRASP_PITCH`` below the horizontal, as a hand reaching over a counter
+        holds them."""
+        quat = down_quat(yaw)
+        return self._pitched(quat, GRASP_PITCH) if self.bimanual else quat
+
+    @staticmethod
+    def _pitched(quat: np.ndarray, pitch: float) -> np.ndarray:
+        """``quat`` turned by ``pitch`` about its own y axis, x (the fingers) towards +z."""
+        turn = np.array([np.cos(pitch / 2), 0.0, -np.sin(pitch / 2), 0.0])
+        return quat_mul(quat, np.broadcast_to(turn, quat.shape))
+
+    def _grasp_depth(self) -> float:
+        """How far below the object's top the grasp point goes: a parallel gripper's pads
+        close 2.5 cm down; a hand's grasp point lies 3.5 cm out of its palm, which then stands
+        just over the top while the fingers and thumb close on the sides."""
+        return HAND_GRASP_DEPTH if self.bimanual else 0.025
+
     def _finger_yaw(self, rows: np.ndarray) -> np.ndarray:
+        """The yaw a grasp keeps closest to: the tool's current one (a parallel gripper is
+        symmetric), or straight ahead for a hand, whose fingers never point back at the body."""
+        if self.bimanual:  # half way between ahead and across the body
+            return np.where(self.hand_of[rows] == 0, -1.0, 1.0) * FINGER_YAW
         x_axis = quat_to_mat(self.plan.quat[rows])[:, :, 0]
         return np.arctan2(x_axis[:, 1], x_axis[:, 0])
 
@@ -153,11 +278,12 @@ class ScriptedExpert(Policy):
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
         yaw = nearest_equivalent(yaw, self._finger_yaw(rows), np.pi)
-        grasp_z = np.maximum(top - 0.025, 0.02)
+        depth = self._grasp_depth()
+        grasp_z = np.maximum(top - depth, 0.02)
         above = np.concatenate([obj[:, :2], (top + 0.08)[:, None]], axis=1)
         grasp = np.concatenate([obj[:, :2], grasp_z[:, None]], axis=1)
         # Lift relative to the rest height, not the (rising) object: a fixed goal.
-        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - 0.025
+        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - depth
         lift = np.concatenate([obj[:, :2], (rest_grasp_z + 0.22)[:, None]], axis=1)
         goal = np.select([phase[:, None] == 0, phase[:, None] == 1], [above, grasp], lift)
         # Once grasped, hold the commanded xy where the grasp happened.
@@ -171,7 +297,7 @@ class ScriptedExpert(Policy):
             | ((phase == 2) & (timer >= 15))
         ).astype(int)
         gripper = np.where(phase >= 2, CLOSED, OPEN)
-        return goal, down_quat(yaw), gripper, advance
+        return goal, self._down(yaw), gripper, advance
 
     def _microwave_goals(self, obs, rows, ee):
         info = self.spec.task_info
@@ -198,6 +324,9 @@ class ScriptedExpert(Policy):
             ((phase == 0) & (err < 0.012) & (timer > 5))
             | ((phase == 1) & ((err < 0.01) | (timer > 60)))
         ).astype(int)
+        if self.bimanual:  # a hand: flat, fingers down into the gap, its back on the door
+            quat = self._pitched(door_hand_quat(phi, 1.0), DOOR_PITCH)
+            return point, quat, np.full(len(rows), OPEN), advance
         yaw = np.full(len(rows), np.pi / 2)
         return point, down_quat(yaw), np.full(len(rows), CLOSED), advance
 
@@ -213,7 +342,7 @@ class ScriptedExpert(Policy):
         err = np.linalg.norm(ee - goal, axis=1)
         advance = ((phase == 0) & (err < 0.01) & (timer > 5)).astype(int)
         yaw = nearest_equivalent(np.full(len(rows), np.pi / 2), self._finger_yaw(rows), np.pi)
-        return goal, down_quat(yaw), np.full(len(rows), CLOSED), advance
+        return goal, self._down(yaw), np.full(len(rows), CLOSED), advance
 
     def _place_goals(self, obs, rows, ee, place_xy, place_top, clear_z):
         """Phases 0-7 of carrying the object onto a surface: 0 above the object, 1 down to the
@@ -224,7 +353,7 @@ class ScriptedExpert(Policy):
         phase, timer = plan.phase[rows], plan.timer[rows]
         obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
         top = obj[:, 2] + size[:, 2] / 2
-        grasp_below_top = np.minimum(0.025, size[:, 2] - 0.02)
+        grasp_below_top = np.minimum(self._grasp_depth(), size[:, 2] - 0.02)
         carry_z = clear_z + 0.05 + size[:, 2] - grasp_below_top
         place = np.column_stack([place_xy, place_top + size[:, 2] - grasp_below_top + 0.005])
         goal = np.array(plan.pos[rows])
@@ -255,7 +384,7 @@ class ScriptedExpert(Policy):
         yaw = yaw_of(obs["object_quat"].astype(np.float64)) + np.where(
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
-        quat = down_quat(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
+        quat = self._down(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
         carrying = (phase >= 2) & (phase <= 7)
         quat[carrying] = plan.quat[rows][carrying]
         gripper = np.where((phase >= 2) & (phase <= 5), CLOSED, OPEN)
@@ -287,6 +416,8 @@ class ScriptedExpert(Policy):
         lead = np.where(phase >= 10, 0.3, 0.0)
         phi = np.maximum(angle - lead, -0.15)
         radius, inset = 0.72 * width, np.where(phase >= 10, 0.035, 0.055)
+        if self.bimanual:  # a fist's knuckles push, some 6 cm ahead of the palm's centre
+            inset = inset + HAND_REACH
         door_point = np.stack(
             [
                 hinge[0] - radius * np.sin(phi) - inset * np.cos(phi),
@@ -302,9 +433,11 @@ class ScriptedExpert(Policy):
             ((phase == 8) & (err < 0.015) & (timer > 3))
             | ((phase == 9) & ((err < 0.01) | (timer > 40)))
         ).astype(int)
-        # Fingers along the door once pushing it.
-        quat[door] = down_quat(nearest_equivalent(phi + np.pi / 2, self._finger_yaw(rows), np.pi))[
-            door
-        ]
+        # Fingers along the door once pushing it; a hand's fist points into it.
+        if self.bimanual:
+            quat[door] = self._down(phi)[door]
+        else:
+            yaw = nearest_equivalent(phi + np.pi / 2, self._finger_yaw(rows), np.pi)
+            quat[door] = down_quat(yaw)[door]
         gripper[door] = CLOSED
         return goal, quat, gripper, advance

@@ -40,6 +40,7 @@ def build_spec(job: JobSpec, task=None, embodiment=None) -> EnvSpec:
         max_episode_steps=task.episode_steps(job.control_hz),
         objects=tuple(dict.fromkeys(job.objects)),
         task_info=task.info(),
+        embodiment_info=embodiment.info(),
     )
 
 

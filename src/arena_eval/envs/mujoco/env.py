@@ -6,13 +6,13 @@ becomes one group per object. Env ids are global; each group maps them to its ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mujoco
 import numpy as np
 from mujoco import batch as mjbatch
 
-from arena_eval.envs.base import EnvSpec, EpisodeRecord, EpisodeSource, StepResult
+from arena_eval.envs.base import ArraySpec, EnvSpec, EpisodeRecord, EpisodeSource, StepResult
 from arena_eval.envs.mujoco.embodiments.base import Embodiment
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.render import CameraSetup, ModelRenderer
@@ -65,6 +65,7 @@ class MujocoEnv:
     ) -> None:
         self.spec = spec
         self.rank = rank
+        self.embodiment = embodiment
         n = spec.num_envs
         self.decimation = max(1, round(physics_hz / spec.control_hz))
         self.groups: list[Group] = []
@@ -210,6 +211,24 @@ class MujocoEnv:
             group.robot.observe(self.obs, group.index)
             group.task.observe(self.obs, group.index)
 
+    def task_space(self) -> TaskSpace | None:
+        """A task-space view of a joint-space embodiment that carries an IK, else None."""
+        ik = getattr(self.embodiment, "task_space", None)
+        if self.spec.action_mode != "joint_pos" or ik is None:
+            return None
+        layout = ik.layout
+        spec = replace(
+            self.spec,
+            embodiment=self.spec.embodiment,
+            action=ArraySpec((layout.dim,)),
+            action_names=layout.names,
+            action_low=layout.low,
+            action_high=layout.high,
+            action_mode=layout.mode,
+            embodiment_info={**ik.info(), "task_space_of": self.spec.embodiment},
+        )
+        return TaskSpace(self, spec)
+
     # -- cameras -------------------------------------------------------------------------
     def _render(self, env_ids: np.ndarray) -> None:
         """Render every camera of ``env_ids`` into their image observations."""
@@ -239,3 +258,21 @@ class MujocoEnv:
         # Batches hold native memory; drop every reference so it is released now, not later.
         self.groups.clear()
         self.obs.clear()
+
+
+class TaskSpace:
+    """Drives a joint-space embodiment with task-space actions through its own IK.
+
+    ``spec`` is the env's spec as the matching IK embodiment states it (its action layout and
+    groups); calling it turns such actions of every env into the env's joint targets.
+    """
+
+    def __init__(self, env: MujocoEnv, spec: EnvSpec) -> None:
+        self.env = env
+        self.spec = spec
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.env.spec.num_envs, self.env.spec.action_dim))
+        for group in self.env.groups:
+            out[group.index] = group.robot.task_space_targets(actions[group.index])
+        return out

@@ -19,11 +19,11 @@ def _franka(mode: str) -> EmbodimentFactory:
     return make
 
 
-def _humanoid(model: str) -> EmbodimentFactory:
+def _humanoid(model: str, mode: str) -> EmbodimentFactory:
     def make(params: dict[str, Any]) -> Embodiment:
         from arena_eval.envs.mujoco.embodiments.humanoid import Humanoid
 
-        return Humanoid(model=model, **params)
+        return Humanoid(model=model, mode=mode, **params)
 
     return make
 
@@ -32,8 +32,10 @@ def _humanoid(model: str) -> EmbodimentFactory:
 EMBODIMENTS: dict[str, EmbodimentFactory] = {
     "franka_ik": _franka("ee_delta"),
     "franka_joint_pos": _franka("joint_pos"),
-    "g1_joint": _humanoid("g1_joint"),
-    "gr1_joint": _humanoid("gr1_joint"),
+    "g1_ik": _humanoid("g1", "ee_delta"),
+    "g1_joint": _humanoid("g1", "joint_pos"),
+    "gr1_ik": _humanoid("gr1", "ee_delta"),
+    "gr1_joint": _humanoid("gr1", "joint_pos"),
 }
 
 

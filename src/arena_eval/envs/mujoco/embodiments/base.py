@@ -36,6 +36,10 @@ class Embodiment:
     def bind(self, model) -> EmbodimentState:
         raise NotImplementedError
 
+    def info(self) -> dict:
+        """Static facts a policy may read (action groups, hands ...): plain JSON-able values."""
+        return {}
+
     def cameras(self) -> dict[str, str]:
         """Cameras the embodiment carries: job-facing name (``wrist``) -> MJCF camera name."""
         return {}

@@ -4,10 +4,9 @@ The arm's torque motors are replaced by joint position servos with gravity compe
 both action modes share one low-level controller:
 - ``joint_pos``: absolute joint targets (7) + gripper command;
 - ``ee_delta``: end-effector delta pose (world-frame translation in metres, rotation vector in
-  radians) + gripper command. Deltas move a per-env end-effector target (held within
-  ``max_lag`` of the hand, so a blocked arm does not wind up); one damped-least-squares IK step
-  per control step on MuJoCo's Jacobians, batched over all envs, turns the remaining error into
-  joint targets. Integrating onto the target, not onto the measured pose, removes servo lag.
+  radians) + gripper command, through the shared differential IK (``ik.py``): deltas move a
+  per-env target pose, and one batched damped-least-squares step per control step turns the
+  remaining error into joint targets.
 The gripper command is in [-1, 1]: -1 closed, +1 open.
 """
 
@@ -18,8 +17,8 @@ import numpy as np
 
 from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.assets import robosuite_asset
+from arena_eval.envs.mujoco.embodiments import ik
 from arena_eval.envs.mujoco.embodiments.base import ActionLayout, Embodiment, EmbodimentState
-from arena_eval.geometry import quat_from_rotvec, quat_mul, rotation_error
 
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 # Home pose: gripper pointing down, fingers closing along world y, the grip point 0.42 m in
@@ -150,23 +149,18 @@ class FrankaState(EmbodimentState):
         ctrl[ids, self.finger_ctrl[1]] = -opening
 
     def _ik(self, delta: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Move the targets by ``delta``; one damped-least-squares step towards them:
-        dq = J^T (J J^T + lambda^2 I)^-1 [dp; dr]."""
+        """Move the targets by ``delta``; one damped-least-squares step towards them."""
         sims, f = self.sims, self.franka
         lo, hi = np.array(f.layout.low[:6]), np.array(f.layout.high[:6])
         delta = np.clip(delta, lo, hi)
         pos, quat = sims.xpos[ids, self.ee_body], sims.xquat[ids, self.ee_body]
-        lag = self.target_pos[ids] + delta[:, :3] - pos
-        norm = np.linalg.norm(lag, axis=1, keepdims=True)
-        target_pos = pos + lag * np.minimum(1.0, f.max_lag / np.maximum(norm, 1e-9))
-        target_quat = quat_mul(quat_from_rotvec(delta[:, 3:]), self.target_quat[ids])
+        target_pos, target_quat, error = ik.follow(
+            self.target_pos[ids], self.target_quat[ids], pos, quat, delta, f.max_lag
+        )
         self.target_pos[ids], self.target_quat[ids] = target_pos, target_quat
-        error = np.concatenate([target_pos - pos, rotation_error(target_quat, quat)], axis=1)
         jacp, jacr = sims.batch.jac(self.ee_body, pos, None if isinstance(ids, slice) else ids)
         jac = np.concatenate([jacp[:, :, self.arm_dofs], jacr[:, :, self.arm_dofs]], axis=1)
-        jjt = jac @ jac.transpose(0, 2, 1)
-        jjt += (f.ik_damping**2) * np.eye(6)
-        dq = (jac.transpose(0, 2, 1) @ np.linalg.solve(jjt, error[:, :, None]))[:, :, 0]
+        dq = ik.dls(jac, error, f.ik_damping)
         q = sims.qpos[ids][:, self.qadr[:7]]
         return np.clip(q + dq, self.q_low, self.q_high)
 
