@@ -137,10 +137,15 @@ def test_reference_example_runs(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     (folder,) = (tmp_path / "outputs" / "batch" / "batches").iterdir()
-    first, second = results(folder)
+    first, second, microwave, fridge = results(folder)
     assert first["status"] == "completed" and first["metrics"]["num_episodes"] == 8
     assert second["status"] == "failed"
     assert "missing package 'isaaclab_arena_gr00t'" in second["error"]
+    # The reference's GR1 jobs (gr1_joint) with the scripted expert, planning through the IK.
+    for gr1 in (microwave, fridge):
+        assert gr1["status"] == "completed" and gr1["job"]["embodiment"] == "gr1_joint"
+        assert gr1["metrics"]["num_episodes"] == 10 and gr1["metrics"]["success_rate"] >= 0.9
+    assert fridge["metrics"]["subtask_success_rate"]["close"] >= 0.9
     assert (folder / "summary.csv").is_file()
 
 

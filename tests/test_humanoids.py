@@ -1,4 +1,5 @@
-"""Humanoid embodiments (GR1, G1): the home pose holds, joint targets and grips do what they say."""
+"""Humanoid embodiments (GR1, G1): layouts in GR00T's groups, the home pose, joint targets, grips,
+fingers, and the bimanual IK tracking both hands."""
 
 from __future__ import annotations
 
@@ -8,37 +9,54 @@ import pytest
 from arena_eval.app import SimApp
 from arena_eval.config import validate
 from arena_eval.envs.base import EpisodeSource
-from arena_eval.job import run_job
+from arena_eval.envs.mujoco.embodiments import make_embodiment
 
 HUMANOIDS = ["gr1_joint", "g1_joint"]
+GR00T_HAND = (
+    "pinky_proximal",
+    "ring_proximal",
+    "middle_proximal",
+    "index_proximal",
+    "thumb_proximal_yaw",
+    "thumb_proximal_pitch",
+)
 
 
-def make_env(make_cfg, embodiment: str, num_envs: int = 2):
-    job = validate(make_cfg("env=lift_object", f"embodiment={embodiment}", f"num_envs={num_envs}"))
+def make_env(make_cfg, embodiment: str, *overrides: str, num_envs: int = 2):
+    job = validate(
+        make_cfg("env=lift_object", f"embodiment={embodiment}", f"num_envs={num_envs}", *overrides)
+    )
     return SimApp.get(job).make_env(job)
 
 
+def group(env, name: str) -> slice:
+    return slice(*env.spec.embodiment_info["action_groups"][name])
+
+
 def home_action(env) -> np.ndarray:
-    """Hold the home pose: the current joint targets, both hands open."""
+    """Hold the home pose: the arms' home targets, both hands open."""
     robot = env.groups[0].robot
-    return np.concatenate([robot.home_q, [1.0, 1.0]])[None].repeat(env.spec.num_envs, 0)
+    action = np.zeros((env.spec.num_envs, env.spec.action_dim))
+    action[:, robot.chain_cols] = robot.home_q
+    for side in ("left", "right"):
+        action[:, group(env, f"{side}_hand")] = 1.0
+    return action
 
 
 @pytest.mark.parametrize("embodiment", HUMANOIDS)
-def test_home_pose_holds_above_the_table(make_cfg, embodiment: str) -> None:
+def test_home_pose_holds_over_the_counter(make_cfg, embodiment: str) -> None:
     env = make_env(make_cfg, embodiment)
     try:
         obs = env.reset(EpisodeSource(0, None))
-        home = env.groups[0].robot.home_q
         action = home_action(env)
         for _ in range(100):  # 2 s at 50 Hz
             obs = env.step(action).obs
-        assert np.abs(obs["joint_pos"] - home).max() < 0.02
+        assert np.abs(obs["joint_pos"] - env.groups[0].robot.home_q).max() < 0.02
         assert np.abs(obs["joint_vel"]).max() < 0.05
         for hand in ("right", "left"):
             pos = obs[f"{hand}_ee_pos"]
             assert (pos[:, 2] > 0.1).all(), (hand, pos)  # above the table top
-            assert (pos[:, 0] > 0.2).all(), (hand, pos)  # reaching out over the table
+            assert (pos[:, 0] > 0.4).all(), (hand, pos)  # out over the counter, in reach
         assert (obs["right_ee_pos"][:, 1] < 0).all() and (obs["left_ee_pos"][:, 1] > 0).all()
         assert np.abs(obs["hand_closure"]).max() < 0.05  # open
     finally:
@@ -60,11 +78,11 @@ def test_joint_targets_move_only_their_joints(make_cfg, embodiment: str) -> None
         action[0, elbow] += step
         for _ in range(50):
             obs = env.step(action).obs
-        error = obs["joint_pos"] - action[:, : len(env.groups[0].robot.home_q)]
-        assert np.abs(error).max() < 0.03
+        joints = env.spec.embodiment_info["joint_names"]
+        assert list(joints) == [names[i] for i in env.groups[0].robot.chain_cols]
         moved = np.abs(obs["joint_pos"][0] - obs["joint_pos"][1])
-        assert moved[elbow] > 0.25 and np.delete(moved, elbow).max() < 0.03
-        # Only the right hand moved: the left hand did not.
+        k = joints.index(names[elbow])
+        assert moved[k] > 0.25 and np.delete(moved, k).max() < 0.03
         assert np.linalg.norm(obs["right_ee_pos"][0] - obs["right_ee_pos"][1]) > 0.03
         assert np.linalg.norm(obs["left_ee_pos"][0] - obs["left_ee_pos"][1]) < 0.005
     finally:
@@ -77,32 +95,134 @@ def test_grip_closes_its_hand(make_cfg, embodiment: str) -> None:
     try:
         env.reset(EpisodeSource(0, None))
         action = home_action(env)
-        action[:, -2] = -1.0  # close the right hand, keep the left open
+        action[:, group(env, "right_hand")] = -1.0  # close the right hand, keep the left open
         for _ in range(25):
             obs = env.step(action).obs
-        closure = obs["hand_closure"]
-        assert (closure[:, 0] > 0.9).all(), closure
-        assert (closure[:, 1] < 0.05).all(), closure
-        action[:, -2] = 0.0  # half way
+        closure = obs["hand_closure"]  # (left, right)
+        assert (closure[:, 1] > 0.9).all(), closure
+        assert (closure[:, 0] < 0.05).all(), closure
+        action[:, group(env, "right_hand")] = 0.0  # half way
         for _ in range(25):
             obs = env.step(action).obs
-        assert np.allclose(obs["hand_closure"][:, 0], 0.5, atol=0.05), obs["hand_closure"]
+        assert np.allclose(obs["hand_closure"][:, 1], 0.5, atol=0.05), obs["hand_closure"]
     finally:
         env.close()
 
 
-def test_scripted_expert_refuses_humanoids(make_cfg, tmp_path) -> None:
-    from arena_eval.policies.base import PolicyError
+@pytest.mark.parametrize(
+    ("name", "params", "groups"),
+    [
+        ("gr1_joint", {}, {"left_arm": 7, "right_arm": 7, "left_hand": 1, "right_hand": 1}),
+        (
+            "gr1_joint",
+            {"hands": "fingers"},
+            {"left_arm": 7, "right_arm": 7, "left_hand": 6, "right_hand": 6},
+        ),
+        (
+            "gr1_joint",
+            {"hands": "fingers", "waist": True},
+            {"left_arm": 7, "right_arm": 7, "left_hand": 6, "right_hand": 6, "waist": 3},
+        ),
+        ("gr1_ik", {}, {"left_ee": 6, "right_ee": 6, "left_hand": 1, "right_hand": 1}),
+        (
+            "gr1_ik",
+            {"hands": "fingers"},
+            {"left_ee": 6, "right_ee": 6, "left_hand": 6, "right_hand": 6},
+        ),
+        ("g1_joint", {}, {"left_arm": 5, "right_arm": 5, "left_hand": 1, "right_hand": 1}),
+        ("g1_ik", {"waist": True}, {"left_ee": 6, "right_ee": 6, "left_hand": 1, "right_hand": 1}),
+    ],
+)
+def test_action_groups_in_gr00t_order(name: str, params: dict, groups: dict) -> None:
+    embodiment = make_embodiment(name, params)
+    info = embodiment.info()
+    spans = info["action_groups"]
+    assert list(spans) == list(groups)  # GR00T's order: left before right, arms, hands, waist
+    assert {k: b - a for k, (a, b) in spans.items()} == groups
+    assert embodiment.layout.dim == sum(groups.values())
+    starts = [a for a, _ in spans.values()]
+    assert starts == sorted(starts) and starts[0] == 0  # contiguous, in order
+    layout = embodiment.layout
+    assert all(lo < hi for lo, hi in zip(layout.low, layout.high, strict=True))
 
-    with pytest.raises(PolicyError, match="Use an IK embodiment"):
-        run_job(make_cfg("policy=scripted", "embodiment=gr1_joint"), tmp_path, show=False)
+
+def test_fingers_layout_is_gr00ts_gr1() -> None:
+    """gr1_joint hands=fingers: GR00T's GR1 groups (26, 29 with the waist), fingers in order."""
+    embodiment = make_embodiment("gr1_joint", {"hands": "fingers"})
+    names = embodiment.layout.names
+    assert embodiment.layout.dim == 26
+    for side, tag in (("left", "L"), ("right", "R")):
+        a, b = embodiment.info()["action_groups"][f"{side}_hand"]
+        assert names[a:b] == tuple(f"{tag}_{j}_joint" for j in GR00T_HAND)
+    assert names[:7] == tuple(f"l_{j}" for j in ARM) and names[7:14] == tuple(f"r_{j}" for j in ARM)
+    # The observation's joint groups are the action's: a policy maps both by name.
+    assert embodiment.info()["joint_groups"] == embodiment.info()["action_groups"]
+    assert make_embodiment("gr1_joint", {"hands": "fingers", "waist": True}).layout.dim == 29
 
 
-def test_layouts_name_every_action() -> None:
-    from arena_eval.envs.mujoco.embodiments import make_embodiment
+ARM = (
+    "shoulder_pitch",
+    "shoulder_roll",
+    "shoulder_yaw",
+    "elbow_pitch",
+    "wrist_yaw",
+    "wrist_roll",
+    "wrist_pitch",
+)
 
-    for name, dim in (("gr1_joint", 22), ("g1_joint", 13)):
-        layout = make_embodiment(name).layout
-        assert layout.mode == "joint_pos" and layout.dim == dim
-        assert layout.names[-2:] == ("right_grip", "left_grip")
-        assert all(lo < hi for lo, hi in zip(layout.low, layout.high, strict=True))
+
+def test_finger_commands_drive_their_joints_and_couplings(make_cfg) -> None:
+    env = make_env(make_cfg, "gr1_joint", "embodiment.params.hands=fingers", num_envs=1)
+    try:
+        obs = env.reset(EpisodeSource(0, None))
+        action = np.zeros((1, env.spec.action_dim))
+        robot = env.groups[0].robot
+        action[:, robot.chain_cols] = robot.home_q
+        hand = group(env, "right_hand")
+        action[0, hand.start + 3] = 1.0  # the index finger's proximal joint, 1 rad
+        for _ in range(40):
+            obs = env.step(action).obs
+        joints = obs["joint_pos"][0, slice(*env.spec.embodiment_info["joint_groups"]["right_hand"])]
+        assert abs(joints[3] - 1.0) < 0.05, joints
+        assert np.abs(np.delete(joints, 3)).max() < 0.05, joints  # the others stay open
+        model = env.groups[0].sims.model
+        qpos = env.groups[0].sims.qpos[0]
+        intermediate = model.joint("robot_right_gripper_R_index_intermediate_joint").qposadr[0]
+        assert abs(qpos[intermediate] - 1.74 / 1.57) < 0.08  # follows by coupling
+        with pytest.raises(ValueError, match="hands=fingers is for GR1"):
+            make_embodiment("g1_joint", {"hands": "fingers"})
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(
+    ("embodiment", "scale", "tolerance"), [("gr1_ik", 1.0, 0.005), ("g1_ik", 0.5, 0.01)]
+)
+def test_ik_tracks_each_hand_and_holds_the_other(make_cfg, embodiment, scale, tolerance) -> None:
+    """Env 0 moves its right hand 6 cm back and inward and 8 cm up (clear of the object; G1, a
+    smaller robot, half that), env 1 its left hand; the
+    hand that moves ends within ``tolerance`` of its target (G1's five-joint arms trade some
+    position for orientation), the other stays put."""
+    env = make_env(make_cfg, embodiment)
+    try:
+        obs = env.reset(EpisodeSource(0, None))
+        start = {s: obs[f"{s}_ee_pos"].copy() for s in ("left", "right")}
+        action = np.zeros((2, env.spec.action_dim))
+        for side in ("left", "right"):
+            action[:, group(env, f"{side}_hand")] = 1.0
+        shift = {
+            "right": scale * np.array([-0.003, 0.003, 0.004]),
+            "left": scale * np.array([-0.003, -0.003, 0.004]),
+        }
+        for t in range(60):
+            step = action.copy()
+            if t < 20:  # 20 steps of the shift, then hold
+                step[0, group(env, "right_ee")][:3] = shift["right"]
+                step[1, group(env, "left_ee")][:3] = shift["left"]
+            obs = env.step(step).obs
+        for env_id, mover, still in ((0, "right", "left"), (1, "left", "right")):
+            target = start[mover][env_id] + 20 * shift[mover]
+            assert np.linalg.norm(obs[f"{mover}_ee_pos"][env_id] - target) < tolerance
+            assert np.linalg.norm(obs[f"{still}_ee_pos"][env_id] - start[still][env_id]) < 0.005
+    finally:
+        env.close()

@@ -31,7 +31,8 @@ ENV_EMBODIMENTS = {
     "gr1_open_microwave": "gr1_joint",
     "gr1_sequential_static_manipulation": "gr1_joint",
 }
-EMBODIMENT_ALIASES = {"franka": "franka_ik", "franka_panda": "franka_ik"}
+# gr1_pink is the reference's GR1 under end-effector targets (Pink IK): our gr1_ik.
+EMBODIMENT_ALIASES = {"franka": "franka_ik", "franka_panda": "franka_ik", "gr1_pink": "gr1_ik"}
 # The reference's asset names (its HOPE and YCB "robolab" sets) -> our catalog objects.
 OBJECT_ALIASES = {
     "alphabet_soup_can_hope_robolab": "alphabet_soup_can",

@@ -127,6 +127,8 @@ class ScriptedExpert(Policy):
         self._goals = goals[spec.task]
         groups = spec.embodiment_info.get("action_groups", {})
         self.bimanual = "right_ee" in groups
+        # A palm hand (GR1's) grasps palm-down; a pinch hand (G1's) or a gripper fingers-down.
+        self.palm = self.bimanual and spec.embodiment_info.get("grip", "palm") == "palm"
         n = spec.num_envs
         self._handover = None
         if self.bimanual:
@@ -246,7 +248,7 @@ class ScriptedExpert(Policy):
         fingers point ``GRASP_PITCH`` below the horizontal, as a hand reaching over a counter
         holds them."""
         quat = down_quat(yaw)
-        return self._pitched(quat, GRASP_PITCH) if self.bimanual else quat
+        return self._pitched(quat, GRASP_PITCH) if self.palm else quat
 
     @staticmethod
     def _pitched(quat: np.ndarray, pitch: float) -> np.ndarray:
@@ -254,11 +256,18 @@ class ScriptedExpert(Policy):
         turn = np.array([np.cos(pitch / 2), 0.0, -np.sin(pitch / 2), 0.0])
         return quat_mul(quat, np.broadcast_to(turn, quat.shape))
 
+    def _aligned(self, quat: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Whether the plan's orientation has reached ``quat`` (always, for a gripper that
+        starts pointing down): a hand turns from its ready pose before it goes down."""
+        if not self.bimanual:
+            return np.ones(len(rows), bool)
+        return np.linalg.norm(rotation_error(quat, self.plan.quat[rows]), axis=1) < 0.05
+
     def _grasp_depth(self) -> float:
         """How far below the object's top the grasp point goes: a parallel gripper's pads
         close 2.5 cm down; a hand's grasp point lies 3.5 cm out of its palm, which then stands
         just over the top while the fingers and thumb close on the sides."""
-        return HAND_GRASP_DEPTH if self.bimanual else 0.025
+        return HAND_GRASP_DEPTH if self.palm else 0.025
 
     def _finger_yaw(self, rows: np.ndarray) -> np.ndarray:
         """The yaw a grasp keeps closest to: the tool's current one (a parallel gripper is
@@ -291,13 +300,14 @@ class ScriptedExpert(Policy):
         goal[holding, :2] = plan.pos[rows][holding, :2]
         goal[phase == 2] = plan.pos[rows][phase == 2]
         err = np.linalg.norm(ee - goal, axis=1)
+        quat = self._down(yaw)
         advance = (
-            ((phase == 0) & (err < 0.015) & (timer > 5))
+            ((phase == 0) & (err < 0.015) & (timer > 5) & self._aligned(quat, rows))
             | ((phase == 1) & ((err < 0.008) | (timer > 60)))
             | ((phase == 2) & (timer >= 15))
         ).astype(int)
         gripper = np.where(phase >= 2, CLOSED, OPEN)
-        return goal, self._down(yaw), gripper, advance
+        return goal, quat, gripper, advance
 
     def _microwave_goals(self, obs, rows, ee):
         info = self.spec.task_info
@@ -320,15 +330,16 @@ class ScriptedExpert(Policy):
         push_z, above_z = hinge[2] + height - 0.03, hinge[2] + height + 0.08
         point[:, 2] = np.where(phase == 0, above_z, push_z)
         err = np.linalg.norm(ee - point, axis=1)
+        if self.palm:  # a hand: flat, fingers down into the gap, its back on the door
+            quat = self._pitched(door_hand_quat(phi, 1.0), DOOR_PITCH)
+        else:
+            quat = down_quat(np.full(len(rows), np.pi / 2))
         advance = (
-            ((phase == 0) & (err < 0.012) & (timer > 5))
+            ((phase == 0) & (err < 0.012) & (timer > 5) & self._aligned(quat, rows))
             | ((phase == 1) & ((err < 0.01) | (timer > 60)))
         ).astype(int)
-        if self.bimanual:  # a hand: flat, fingers down into the gap, its back on the door
-            quat = self._pitched(door_hand_quat(phi, 1.0), DOOR_PITCH)
-            return point, quat, np.full(len(rows), OPEN), advance
-        yaw = np.full(len(rows), np.pi / 2)
-        return point, down_quat(yaw), np.full(len(rows), CLOSED), advance
+        grip = np.full(len(rows), OPEN if self.palm else CLOSED)
+        return point, quat, grip, advance
 
     def _button_goals(self, obs, rows, ee):
         # Above the cap with the fingers closed, then down past the cap's top: the position
@@ -340,9 +351,10 @@ class ScriptedExpert(Policy):
         press = top - np.array([0.0, 0.0, BUTTON_PUSH])
         goal = np.where(phase[:, None] == 0, above, press)
         err = np.linalg.norm(ee - goal, axis=1)
-        advance = ((phase == 0) & (err < 0.01) & (timer > 5)).astype(int)
         yaw = nearest_equivalent(np.full(len(rows), np.pi / 2), self._finger_yaw(rows), np.pi)
-        return goal, self._down(yaw), np.full(len(rows), CLOSED), advance
+        quat = self._down(yaw)
+        advance = ((phase == 0) & (err < 0.01) & (timer > 5) & self._aligned(quat, rows))
+        return goal, quat, np.full(len(rows), CLOSED), advance.astype(int)
 
     def _place_goals(self, obs, rows, ee, place_xy, place_top, clear_z):
         """Phases 0-7 of carrying the object onto a surface: 0 above the object, 1 down to the
@@ -370,16 +382,7 @@ class ScriptedExpert(Policy):
         slow = (phase == 1) | ((phase >= 3) & (phase <= 5))
         cur = plan.pos[rows]
         goal[slow] = (cur + np.clip(goal - cur, -SPEED / 2, SPEED / 2))[slow]
-        advance = (
-            # Small cans leave the open fingers a few millimetres: settle over the object first.
-            ((phase == 0) & (err < 0.015) & (xy_err < 0.004) & (timer > 5))
-            | ((phase == 0) & (timer > 60))
-            | ((phase == 1) & ((err < 0.008) | (timer > 60)))
-            | ((phase == 2) & (timer >= 15))
-            | (((phase == 3) | (phase == 4) | (phase == 7)) & (err < 0.015))
-            | ((phase == 5) & ((err < 0.008) | (timer > 40)))
-            | ((phase == 6) & (timer >= 12))
-        ).astype(int)
+
         # Fingers across the object's narrower side, kept as grasped until it is released.
         yaw = yaw_of(obs["object_quat"].astype(np.float64)) + np.where(
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
@@ -387,6 +390,17 @@ class ScriptedExpert(Policy):
         quat = self._down(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
         carrying = (phase >= 2) & (phase <= 7)
         quat[carrying] = plan.quat[rows][carrying]
+        aligned = self._aligned(quat, rows)
+        advance = (
+            # Small cans leave the open fingers a few millimetres: settle over the object first.
+            ((phase == 0) & (err < 0.015) & (xy_err < 0.004) & (timer > 5) & aligned)
+            | ((phase == 0) & (timer > 60))
+            | ((phase == 1) & ((err < 0.008) | (timer > 60)))
+            | ((phase == 2) & (timer >= 15))
+            | (((phase == 3) | (phase == 4) | (phase == 7)) & (err < 0.015))
+            | ((phase == 5) & ((err < 0.008) | (timer > 40)))
+            | ((phase == 6) & (timer >= 12))
+        ).astype(int)
         gripper = np.where((phase >= 2) & (phase <= 5), CLOSED, OPEN)
         return goal, quat, gripper, advance
 
@@ -416,7 +430,7 @@ class ScriptedExpert(Policy):
         lead = np.where(phase >= 10, 0.3, 0.0)
         phi = np.maximum(angle - lead, -0.15)
         radius, inset = 0.72 * width, np.where(phase >= 10, 0.035, 0.055)
-        if self.bimanual:  # a fist's knuckles push, some 6 cm ahead of the palm's centre
+        if self.palm:  # a fist's knuckles push, some 6 cm ahead of the palm's centre
             inset = inset + HAND_REACH
         door_point = np.stack(
             [
@@ -428,16 +442,16 @@ class ScriptedExpert(Policy):
         )
         door = phase >= 8
         goal[door] = door_point[door]
-        err = np.linalg.norm(ee - goal, axis=1)
-        advance |= (
-            ((phase == 8) & (err < 0.015) & (timer > 3))
-            | ((phase == 9) & ((err < 0.01) | (timer > 40)))
-        ).astype(int)
         # Fingers along the door once pushing it; a hand's fist points into it.
-        if self.bimanual:
+        if self.palm:
             quat[door] = self._down(phi)[door]
         else:
             yaw = nearest_equivalent(phi + np.pi / 2, self._finger_yaw(rows), np.pi)
             quat[door] = down_quat(yaw)[door]
+        err = np.linalg.norm(ee - goal, axis=1)
+        advance |= (
+            ((phase == 8) & (err < 0.015) & (timer > 3) & self._aligned(quat, rows))
+            | ((phase == 9) & ((err < 0.01) | (timer > 40)))
+        ).astype(int)
         gripper[door] = CLOSED
         return goal, quat, gripper, advance

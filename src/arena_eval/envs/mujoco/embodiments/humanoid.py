@@ -70,6 +70,10 @@ class HumanoidModel:
     cameras: tuple[tuple[str, str], ...] = ()  # job-facing name -> camera in the robot file
     rot_weight: float = 1.0  # orientation rows of the IK relative to position (m per rad)
     hand_mass: float | None = None  # kg: rescale the hand file's masses to this total
+    # How the hand grasps: "palm" (a palm and curling fingers: the grasp frame's z leaves the
+    # palm, x runs along the fingers) or "pinch" (a gripper's frame: z along the fingers, x
+    # the closing axis).
+    grip: str = "palm"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -105,10 +109,11 @@ def _gr1() -> HumanoidModel:
     kp = {**dict.fromkeys(waist, 2000.0), **dict.fromkeys(head, 50.0)}
     for side in HANDS:
         kp.update(zip(arms[side], arm_kp, strict=True))
-    # Upright, elbows bent, forearms forward and the palms facing each other over the table.
+    # Ready over the counter: palms down at (0.42, +-0.22, 0.36), above every fixture (the
+    # microwave's top is 0.25 m) and clear of the objects, turned as the expert grasps.
     home = {"head_pitch": 0.25}
     for side, sign in (("left", 1.0), ("right", -1.0)):
-        pose = (-0.5, 0.25 * sign, 0.0, -1.3, -0.25 * sign, 0.0, 0.0)
+        pose = (-0.359, 1.015 * sign, -0.14 * sign, -2.109, -0.356 * sign, -0.631 * sign, -0.046)
         home.update(zip(arms[side], pose, strict=True))
     # Fourier hand joints (file order): thumb yaw, thumb pitch, thumb distal, then proximal/
     # intermediate of index, middle, ring and pinky. Open is straight with the thumb rotated
@@ -155,12 +160,18 @@ def _g1() -> HumanoidModel:
     kp = {"torso_joint": 1500.0}
     for side in HANDS:
         kp.update(zip(arms[side], arm_kp, strict=True))
+    # Arms reaching ahead, the hands at (0.65, +-0.1, 0.25). (Its five-joint arms find the
+    # microwave's door from here; from a higher ready pose the IK settles in a poor basin.)
     home = {}
     for side, sign in (("left", 1.0), ("right", -1.0)):
         home.update(zip(arms[side], (-0.8, 0.15 * sign, 0.0, 0.6, 0.0), strict=True))
     # Three-finger hands (thumb rotation, thumb x2, two fingers x2): robosuite's closing
     # directions, one radian each; the thumb rotation stays at zero.
-    grasp = ((0.0, 0.0, 0.08), (0.0, 0.0, 1.0), (1.0, 0.0, 0.0))
+    # A pinch between the thumb (+y of the right hand's ``eef`` frame, -y of the left's) and
+    # two fingers (along -z): a gripper's frame, z along the fingers, x the closing axis, the
+    # origin between the finger pads.
+    grasp_r = ((0.0, 0.03, -0.11), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0))
+    grasp_l = ((0.0, -0.03, -0.11), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
     return HumanoidModel(
         family="g1",
         robot=root / "robots/g1/robot.xml",
@@ -178,10 +189,12 @@ def _g1() -> HumanoidModel:
             "left": (0.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0),
             "right": (0.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0),
         },
-        grasp={"left": grasp, "right": grasp},
-        base_pos=(-0.08, 0.0, -0.7),
+        grasp={"left": grasp_l, "right": grasp_r},
+        grip="pinch",
+        # The pelvis at the counter's edge, just at its height (the base body is the feet).
+        base_pos=(0.2, 0.0, -0.7),
         finger_kp=5.0,
-        rot_weight=0.3,  # 5-joint arms cannot hold every orientation: position comes first
+        rot_weight=0.1,  # 5-joint arms cannot hold every orientation: position comes first
     )
 
 
@@ -312,6 +325,7 @@ class Humanoid(Embodiment):
         return {
             "robot": self.model.family,
             "hands": self.hands,
+            "grip": self.model.grip,
             "waist": self.waist,
             "action_groups": {k: list(v) for k, v in self.action_groups.items()},
             "joint_groups": {k: list(v) for k, v in self.joint_groups.items()},
