@@ -353,7 +353,7 @@ class ScriptedExpert(Policy):
         err = np.linalg.norm(ee - goal, axis=1)
         yaw = nearest_equivalent(np.full(len(rows), np.pi / 2), self._finger_yaw(rows), np.pi)
         quat = self._down(yaw)
-        advance = ((phase == 0) & (err < 0.01) & (timer > 5) & self._aligned(quat, rows))
+        advance = (phase == 0) & (err < 0.01) & (timer > 5) & self._aligned(quat, rows)
         return goal, quat, np.full(len(rows), CLOSED), advance.astype(int)
 
     def _place_goals(self, obs, rows, ee, place_xy, place_top, clear_z):
