@@ -6,6 +6,11 @@ line is ``ratio=<rollout/raw> <rollout env-steps/s> env-steps/s``.
 
     .venv/bin/python scripts/bench_runner.py [--num-envs 16] [--steps 600] [--repeats 5]
 
+``--policy scripted`` runs the expert instead (its planning and, on humanoids, the bimanual IK
+are then part of the rollout's cost); the raw loop stays the bare stepping of the same model:
+
+    .venv/bin/python scripts/bench_runner.py --env fridge --embodiment gr1_ik --policy scripted
+
 ``--cameras`` measures a rollout with camera observations instead (front + wrist rendered on
 the CPU, default 4 envs, 224x224, fast quality) against the same rollout without cameras; its
 last line is ``cameras=<quality> <env-steps/s> env-steps/s <images/s> images/s``.
@@ -27,6 +32,7 @@ from arena_eval.app import SimApp
 from arena_eval.config import compose, validate
 from arena_eval.envs.base import EpisodeSource
 from arena_eval.envs.mujoco.backend import build_spec
+from arena_eval.job import make_job_policy
 from arena_eval.policies.base import make_policy
 from arena_eval.rollout import rollout
 
@@ -36,13 +42,14 @@ def job_for(
     env: str = "lift_object",
     embodiment: str = "franka_joint_pos",
     extra: tuple[str, ...] = (),
+    policy: str = "zero_action",
 ):
     return validate(
         compose(
             [
                 f"env={env}",
                 f"embodiment={embodiment}",
-                "policy=zero_action",
+                f"policy={policy}",
                 f"num_envs={num_envs}",
                 *extra,
             ]
@@ -53,7 +60,7 @@ def job_for(
 def bench_rollout(job, steps: int) -> float:
     env = SimApp.get(job).make_env(job)
     try:
-        policy = make_policy(job.policy, env.spec)
+        policy = make_job_policy(job, env)
         out = rollout(env, policy, "steps", steps, EpisodeSource(job.seed, None))
         return out.env_steps / out.wall_s
     finally:
@@ -128,6 +135,7 @@ def main() -> None:
     parser.add_argument("--quality", default="fast", choices=("fast", "high"))
     parser.add_argument("--env", default="lift_object", help="e.g. fridge")
     parser.add_argument("--embodiment", default="franka_joint_pos", help="e.g. gr1_joint")
+    parser.add_argument("--policy", default="zero_action", help="e.g. scripted (the expert)")
     args = parser.parse_args()
     if args.cameras:
         bench_cameras(
@@ -138,7 +146,7 @@ def main() -> None:
     args.steps = args.steps or 600
     args.repeats = args.repeats or 5
 
-    job = job_for(args.num_envs, args.env, args.embodiment)
+    job = job_for(args.num_envs, args.env, args.embodiment, policy=args.policy)
     bench_rollout(job, 50)  # warm up: compile, caches, first-touch allocations
     bench_raw(job, 50)
     raw, ours = [], []
@@ -148,7 +156,8 @@ def main() -> None:
     raw_med, ours_med = statistics.median(raw), statistics.median(ours)
     decimation = round(job.physics_hz / job.control_hz)
     print(
-        f"task {args.env}, {args.embodiment}, zero_action, {args.num_envs} envs, {args.steps} steps"
+        f"task {args.env}, {args.embodiment}, {args.policy}, {args.num_envs} envs, "
+        f"{args.steps} steps"
     )
     print(
         f"physics {job.physics_hz:.0f} Hz, control {job.control_hz:.0f} Hz: decimation {decimation}"

@@ -3,7 +3,8 @@
 1. Collect: the env and the scripted expert run in this process (as ``rollout`` runs them);
    every step of every env records (state, expert action). Episodes that end in success are
    kept, the others dropped. The state is the observations in ``--obs-keys`` (default
-   ``DEFAULT_OBS_KEYS``), each flattened per env and concatenated in that order.
+   ``DEFAULT_OBS_KEYS``, or ``HUMANOID_OBS_KEYS`` for gr1_ik/g1_ik), each flattened per env
+   and concatenated in that order.
 2. Train: an MLP (``policies.checkpoint.build_mlp``) on standardised states and actions, mean
    squared error, Adam with a cosine learning-rate decay. The last ``--val-fraction`` of the
    kept episodes are held out; the report compares the model's error on them with the error
@@ -56,6 +57,25 @@ DEFAULT_OBS_KEYS = (
     "object_quat",
     "object_size",
 )
+# Bimanual humanoids (gr1_ik, g1_ik): both hands' grasp frames and closures instead.
+HUMANOID_OBS_KEYS = (
+    "joint_pos",
+    "left_ee_pos",
+    "left_ee_quat",
+    "right_ee_pos",
+    "right_ee_quat",
+    "hand_closure",
+    "object_pos",
+    "object_quat",
+    "object_size",
+)
+
+
+def default_obs_keys(spec) -> tuple[str, ...]:
+    """The arm's state keys where the env has them, else a humanoid's."""
+    if all(k in spec.observations for k in DEFAULT_OBS_KEYS):
+        return DEFAULT_OBS_KEYS
+    return HUMANOID_OBS_KEYS
 
 
 @dataclass
@@ -85,7 +105,7 @@ def collect(
     episodes: int = 400,
     seed: int = 1,
     num_envs: int = 8,
-    obs_keys: Sequence[str] = DEFAULT_OBS_KEYS,
+    obs_keys: Sequence[str] | None = None,
 ) -> Demos:
     """Run the scripted expert for ``episodes`` episodes; keep the successful ones."""
     start = time.perf_counter()
@@ -106,6 +126,7 @@ def collect(
     sim_env = SimApp.get(job).make_env(job)
     try:
         spec = sim_env.spec
+        obs_keys = list(obs_keys or default_obs_keys(spec))
         try:
             sizes = obs_sizes(spec, obs_keys)
         except KeyError as err:
@@ -292,14 +313,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--obs-keys", default=",".join(DEFAULT_OBS_KEYS))
+    p.add_argument(
+        "--obs-keys", default="", help="comma-separated; default: the embodiment's state keys"
+    )
     p.add_argument("--torchscript", default=None, help="also write a TorchScript archive here")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    output = Path(args.output or f"outputs/checkpoints/bc_{args.env}.pt")
+    suffix = "" if args.embodiment == "franka_ik" else f"_{args.embodiment}"
+    output = Path(args.output or f"outputs/checkpoints/bc_{args.env}{suffix}.pt")
     keys = [k.strip() for k in args.obs_keys.split(",") if k.strip()]
     hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
     print(
