@@ -99,23 +99,27 @@ def test_gr1_ik_expert_opens_the_microwave(make_cfg, tmp_path) -> None:
     assert metrics["door_moved_rate"] == 1.0 and metrics["object_moved_rate"] == 0.0
 
 
+FINGERS = "embodiment.params.hands=fingers"
 HUMANOID_EXPERTS = [
-    ("gr1_ik", "lift_object", "cracker_box"),
-    ("gr1_ik", "press_button", "cracker_box"),
-    ("gr1_ik", "fridge", "ranch_dressing_bottle"),
-    ("gr1_joint", "open_microwave", "cracker_box"),
-    ("g1_ik", "open_microwave", "cracker_box"),
-    ("g1_joint", "open_microwave", "cracker_box"),
+    ("gr1_ik", "lift_object", "cracker_box", ()),
+    ("gr1_ik", "press_button", "cracker_box", ()),
+    ("gr1_ik", "fridge", "ranch_dressing_bottle", ()),
+    ("gr1_ik", "kitchen_pick_and_place", "mayonnaise_bottle", ()),
+    ("gr1_joint", "fridge", "ranch_dressing_bottle", (FINGERS,)),  # GR00T's 26-joint layout
+    ("gr1_joint", "open_microwave", "cracker_box", ()),
+    ("g1_ik", "open_microwave", "cracker_box", ()),
+    ("g1_joint", "open_microwave", "cracker_box", ()),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("embodiment", "task", "obj"), HUMANOID_EXPERTS)
-def test_humanoid_expert_solves_task(make_cfg, tmp_path, embodiment, task, obj) -> None:
+@pytest.mark.parametrize(("embodiment", "task", "obj", "extra"), HUMANOID_EXPERTS)
+def test_humanoid_expert_solves_task(make_cfg, tmp_path, embodiment, task, obj, extra) -> None:
     cfg = make_cfg(
         f"env={task}",
         f"embodiment={embodiment}",
         f"object={obj}",
+        *extra,
         "policy=scripted",
         "num_envs=10",
         "length.n=20",

@@ -78,17 +78,17 @@ class HumanoidModel:
 
 
 def _fourier_fingers(side: str) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
-    # Each finger's intermediate joint follows its proximal joint over its own range (1.74 rad
-    # against 1.57), the thumb's distal joint follows its pitch (1.23 against 1.22).
+    # Each finger's intermediate joint follows its proximal joint one to one, and the thumb's
+    # distal joint its pitch: the same curl as the grip's closed pose, so a policy commanding
+    # the six joints of that pose gets exactly the grip's hand.
     s = side
-    curl = 1.74 / 1.57
     return (
         *(
-            (f"{s}_{f}_proximal_joint", ((f"{s}_{f}_intermediate_joint", curl),))
+            (f"{s}_{f}_proximal_joint", ((f"{s}_{f}_intermediate_joint", 1.0),))
             for f in ("pinky", "ring", "middle", "index")
         ),
         (f"{s}_thumb_proximal_yaw_joint", ()),
-        (f"{s}_thumb_proximal_pitch_joint", ((f"{s}_thumb_distal_joint", 1.23 / 1.22),)),
+        (f"{s}_thumb_proximal_pitch_joint", ((f"{s}_thumb_distal_joint", 1.0),)),
     )
 
 
