@@ -38,7 +38,8 @@ import torch
 from arena_eval.app import SimApp
 from arena_eval.config import compose, validate
 from arena_eval.envs.base import EpisodeSource
-from arena_eval.policies.base import PolicyError, as_actions, make_policy
+from arena_eval.job import make_job_policy
+from arena_eval.policies.base import PolicyError, as_actions
 from arena_eval.policies.checkpoint import (
     MLP_FORMAT,
     build_mlp,
@@ -72,10 +73,8 @@ HUMANOID_OBS_KEYS = (
 
 
 def default_obs_keys(spec) -> tuple[str, ...]:
-    """The arm's state keys where the env has them, else a humanoid's."""
-    if all(k in spec.observations for k in DEFAULT_OBS_KEYS):
-        return DEFAULT_OBS_KEYS
-    return HUMANOID_OBS_KEYS
+    """A bimanual humanoid's state keys when the env has both hands, else the arm's."""
+    return HUMANOID_OBS_KEYS if "left_ee_pos" in spec.observations else DEFAULT_OBS_KEYS
 
 
 @dataclass
@@ -134,7 +133,7 @@ def collect(
                 f"observation {err} is not provided by {env}/{embodiment}; "
                 f"it provides: {', '.join(sorted(spec.observations))}"
             ) from None
-        expert = make_policy(job.policy, spec)
+        expert = make_job_policy(job, sim_env)  # on gr1_joint: through the env's IK
         demos = Demos(env, embodiment, [obj], list(obs_keys), sizes, spec.action_dim)
         kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         buffers: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(num_envs)]

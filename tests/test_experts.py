@@ -108,6 +108,8 @@ HUMANOID_EXPERTS = [
     ("gr1_joint", "fridge", "ranch_dressing_bottle", (FINGERS,)),  # GR00T's 26-joint layout
     ("gr1_joint", "open_microwave", "cracker_box", ()),
     ("g1_ik", "open_microwave", "cracker_box", ()),
+    ("g1_ik", "lift_object", "tomato_soup_can", ()),  # a level pinch: narrow objects only
+    ("g1_joint", "lift_object", "tomato_soup_can", ()),
     ("g1_joint", "open_microwave", "cracker_box", ()),
 ]
 
@@ -139,3 +141,41 @@ def test_zero_action_never_succeeds_on_humanoids(make_cfg, tmp_path, embodiment,
     if embodiment.startswith("gr1") and embodiment.endswith("_ik"):
         # GR1's ready pose holds its hands above every fixture: holding still touches nothing.
         assert metrics["object_moved_rate"] == 0.0 and metrics["door_moved_rate"] == 0.0
+
+
+def test_a_chunk_that_crosses_the_hand_over_moves_each_hand_in_its_own_steps(make_cfg) -> None:
+    """The fridge's left hand rises from the shelf (phase 7), then the right hand takes the
+    door (phase 8): one 8-step chunk across that moment gives the left hand the steps before
+    it and the right hand those after."""
+    import copy
+
+    import numpy as np
+
+    from arena_eval.app import SimApp
+    from arena_eval.config import validate
+    from arena_eval.envs.base import EpisodeSource
+    from arena_eval.policies.base import make_policy
+
+    job = validate(
+        make_cfg("env=fridge", "embodiment=gr1_ik", "object=ranch_dressing_bottle", "num_envs=1")
+    )
+    env = SimApp.get(job).make_env(job)
+    try:
+        expert = make_policy({"name": "scripted", "chunk_length": 8}, env.spec)
+        obs = env.reset(EpisodeSource(0, 1))
+        groups = env.spec.embodiment_info["action_groups"]
+        left, right = slice(*groups["left_ee"]), slice(*groups["right_ee"])
+        for _ in range(env.spec.max_episode_steps):
+            probe = copy.deepcopy(expert)
+            chunk = probe.get_action_chunk(obs, np.array([0]))[0]
+            moving_right = np.abs(chunk[:, right]).sum(axis=1) > 0
+            if moving_right.any() and not moving_right.all() and expert.plan.phase[0] == 7:
+                first = int(np.argmax(moving_right))
+                assert np.abs(chunk[:first, left]).sum() > 0  # the left hand's last steps
+                assert not moving_right[:first].any()
+                assert np.abs(chunk[first:, left]).sum() == 0  # then only the right hand
+                return
+            obs = env.step(expert.get_action(obs)).obs
+        pytest.fail("the expert never handed over to the right hand")
+    finally:
+        env.close()

@@ -226,3 +226,30 @@ def test_ik_tracks_each_hand_and_holds_the_other(make_cfg, embodiment, scale, to
             assert np.linalg.norm(obs[f"{still}_ee_pos"][env_id] - start[still][env_id]) < 0.005
     finally:
         env.close()
+
+
+def test_the_name_sets_the_mode() -> None:
+    with pytest.raises(ValueError, match="choose the embodiment"):
+        make_embodiment("gr1_ik", {"mode": "joint_pos"})
+
+
+def test_task_space_policy_runs_the_ik_for_every_env_at_once(make_cfg) -> None:
+    from arena_eval.job import make_job_policy
+    from arena_eval.policies.base import PolicyError
+    from arena_eval.policies.task_space import TaskSpacePolicy
+
+    job = validate(make_cfg("env=lift_object", "embodiment=gr1_joint", "policy=scripted"))
+    env = SimApp.get(job).make_env(job)
+    try:
+        policy = make_job_policy(job, env)
+        assert isinstance(policy, TaskSpacePolicy)
+        assert policy.inner.spec.action_mode == "ee_delta"  # planned on gr1_ik's spec
+        obs = env.reset(EpisodeSource(0, None))
+        action = policy.get_action(obs)
+        assert action.shape == (env.spec.num_envs, env.spec.action_dim)  # gr1_joint's layout
+        everyone = policy.get_action_chunk(obs, np.arange(env.spec.num_envs))
+        assert everyone.shape == (env.spec.num_envs, 1, env.spec.action_dim)
+        with pytest.raises(PolicyError, match="every env at once"):
+            policy.get_action_chunk({k: v[:1] for k, v in obs.items()}, np.array([0]))
+    finally:
+        env.close()

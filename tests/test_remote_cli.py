@@ -57,11 +57,21 @@ def results_of(cwd: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def serve_and_evaluate(tmp_path: Path, chunk: int) -> dict:
+def serve_and_evaluate(
+    tmp_path: Path, chunk: int, scene: tuple[str, ...] = (), n: int = 8, num_envs: int = 4
+) -> dict:
     port = free_port()
-    server = start_server(port, "policy=scripted", f"policy.chunk_length={chunk}", cwd=tmp_path)
+    chunking = f"policy.chunk_length={chunk}"
+    server = start_server(port, "policy=scripted", chunking, *scene, cwd=tmp_path)
     try:
-        proc = evaluate(port, "policy.kill_on_exit=true", "num_envs=4", "length.n=8", cwd=tmp_path)
+        proc = evaluate(
+            port,
+            "policy.kill_on_exit=true",
+            f"num_envs={num_envs}",
+            f"length.n={n}",
+            *scene,
+            cwd=tmp_path,
+        )
         assert proc.returncode == 0, proc.stderr
         assert server.wait(timeout=30) == 0  # kill_on_exit stopped it
     finally:
@@ -86,6 +96,17 @@ def test_chunked_remote_expert_still_solves_the_task(tmp_path: Path) -> None:
     remote = serve_and_evaluate(tmp_path, chunk=8)
     assert remote["metrics"]["num_episodes"] == 8
     assert remote["metrics"]["success_rate"] >= 0.9
+
+
+@pytest.mark.integration
+def test_chunked_remote_expert_hands_over_inside_a_chunk(tmp_path: Path) -> None:
+    """GR1 fills the fridge with the left hand and shuts it with the right: 8-step chunks
+    that cross the hand-over move each hand only in its own steps."""
+    scene = ("env=fridge", "embodiment=gr1_ik", "object=ranch_dressing_bottle")
+    remote = serve_and_evaluate(tmp_path, chunk=8, scene=scene, n=10, num_envs=5)
+    assert remote["metrics"]["num_episodes"] == 10
+    assert remote["metrics"]["success_rate"] >= 0.9, remote["metrics"]
+    assert remote["metrics"]["subtask_success_rate"]["close"] >= 0.9
 
 
 @pytest.mark.integration

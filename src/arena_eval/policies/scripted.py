@@ -63,6 +63,8 @@ SHELF_Y = 0.015
 # ends its reach there (centre: 0-35 % success per kitchen object; 5 cm left: 80-95 % for the
 # bottles, 0-20 % for the short cans).
 BIN_Y = 0.05
+# A pinch hand (G1's) grasps the object this far above its middle, in half-heights.
+PINCH_HEIGHT = 0.6
 
 
 def down_quat(yaw: np.ndarray) -> np.ndarray:
@@ -117,8 +119,9 @@ class ScriptedExpert(Policy):
         if spec.action_mode != "ee_delta":
             raise PolicyError(
                 f"the scripted expert drives end-effector embodiments; {spec.embodiment!r} takes "
-                f"{spec.action_mode} actions and has no IK to plan through. Use an IK "
-                f"embodiment (franka_ik, gr1_ik, g1_ik) or a humanoid's joint space (gr1_joint)."
+                f"{spec.action_mode} actions and has no IK to plan through here. Use an IK "
+                f"embodiment (franka_ik, gr1_ik, g1_ik); a humanoid's joint space (gr1_joint, "
+                f"g1_joint) works in a local job, which runs the IK in its simulator."
             )
         goals = {
             "fridge": self._fridge_goals,
@@ -147,7 +150,7 @@ class ScriptedExpert(Policy):
             self._first_hand = SIDES.index(HAND[spec.task])
             self._handover = HANDOVER.get(spec.task)
         # Per env: the hand that works now (0 left, 1 right); a one-arm tool has only one.
-        self.hand_of = np.zeros(n, int)
+        self.hand_of = np.full(n, self._first_hand if self.bimanual else 0, dtype=int)
         self.chunk_length = max(1, int(config.chunk_length))
         self.plan = Plan(
             np.zeros((n, 3)),
@@ -174,11 +177,11 @@ class ScriptedExpert(Policy):
 
     def get_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         rows = np.arange(self.spec.num_envs)
-        return self._to_layout(self._plan_steps(obs, rows, 1), rows)[:, 0]
+        return self._to_layout(self._plan_steps(obs, rows, 1))[:, 0]
 
     def get_action_chunk(self, obs: Mapping[str, np.ndarray], env_ids: np.ndarray) -> np.ndarray:
         rows = np.asarray(env_ids, dtype=int)
-        return self._to_layout(self._plan_steps(obs, rows, self.chunk_length), rows)
+        return self._to_layout(self._plan_steps(obs, rows, self.chunk_length))
 
     def _tool_view(self, obs: Mapping[str, np.ndarray], rows: np.ndarray) -> dict:
         """The observations as a one-tool plan reads them: each env's working hand as ee_*."""
@@ -189,9 +192,9 @@ class ScriptedExpert(Policy):
                 view[key] = np.where(right, obs[f"right_{key}"], obs[f"left_{key}"])
         return view
 
-    def _to_layout(self, plan: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _to_layout(self, plan: np.ndarray) -> np.ndarray:
         """``[n, steps, 7]`` tool actions (delta pose, grip) into the embodiment's layout: the
-        working hand moves, the other holds its pose, open."""
+        hand that worked at each step (``_step_hands``) moves, the other holds its pose, open."""
         if not self.bimanual:
             return plan
         n, steps = plan.shape[:2]
@@ -199,10 +202,10 @@ class ScriptedExpert(Policy):
         closure = 0.5 * (1.0 - plan[:, :, 6:7])  # grip -1 closed .. 1 open -> 1 .. 0
         grip = self._hand_open + closure * (self._hand_closed - self._hand_open)
         for side in (0, 1):
-            works = self.hand_of[rows] == side
+            works = self._step_hands == side  # [n, steps]: a chunk may hand over midway
             out[:, :, self._grip_cols[side]] = self._hand_open
-            out[works, :, self._ee_cols[side]] = plan[works, :, :6]
-            out[works, :, self._grip_cols[side]] = grip[works]
+            out[:, :, self._ee_cols[side]][works] = plan[:, :, :6][works]
+            out[:, :, self._grip_cols[side]][works] = grip[works]
         return out
 
     # -- planning ----------------------------------------------------------------------
@@ -224,7 +227,9 @@ class ScriptedExpert(Policy):
             plan.fresh[sel] = False
         ee = np.asarray(obs["ee_pos"], dtype=np.float64)
         out = np.zeros((len(rows), steps, 7), dtype=np.float32)
+        self._step_hands = np.repeat(self.hand_of[rows][:, None], steps, axis=1)
         for k in range(steps):
+            self._step_hands[:, k] = self.hand_of[rows]
             # After the first step, the plan predicts that the hand follows the reference.
             measured = ee if k == 0 else plan.pos[rows]
             goal_pos, goal_quat, gripper, advance = self._goals(obs, rows, measured)
@@ -306,8 +311,14 @@ class ScriptedExpert(Policy):
         holding = phase >= 2
         goal[holding, :2] = plan.pos[rows][holding, :2]
         goal[phase == 2] = plan.pos[rows][phase == 2]
-        err = np.linalg.norm(ee - goal, axis=1)
         quat = self._down(yaw)
+        if self.bimanual and not self.palm:
+            # A pinch hand on five-joint arms keeps the orientation it has (fingers ahead,
+            # closing across y) and comes down over the object, straddling it, to its middle.
+            quat = plan.quat[rows].copy()
+            mid = obj[:, 2] + PINCH_HEIGHT * size[:, 2] / 2
+            goal[phase == 1] = np.column_stack([obj[:, :2], mid])[phase == 1]
+        err = np.linalg.norm(ee - goal, axis=1)
         advance = (
             ((phase == 0) & (err < 0.015) & (timer > 5) & self._aligned(quat, rows))
             | ((phase == 1) & ((err < 0.008) | (timer > 60)))

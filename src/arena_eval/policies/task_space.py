@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from arena_eval.policies.base import Policy
+from arena_eval.policies.base import Policy, PolicyError
 
 
 class TaskSpacePolicy(Policy):
@@ -34,6 +34,15 @@ class TaskSpacePolicy(Policy):
 
     def get_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.task_space(np.asarray(self.inner.get_action(obs), dtype=np.float64))
+
+    def get_action_chunk(self, obs: Mapping[str, np.ndarray], env_ids: np.ndarray) -> np.ndarray:
+        # The IK reads the whole env's current state: one step, for every env at once.
+        if not np.array_equal(np.asarray(env_ids), np.arange(self.spec.num_envs)):
+            raise PolicyError(
+                "a task-space policy on a joint-space embodiment plans one step for every env "
+                "at once (the IK reads the simulator); it cannot serve a subset of envs"
+            )
+        return self.get_action(obs)[:, None, :]
 
     def set_task_description(self, text: str) -> None:
         self.inner.set_task_description(text)

@@ -219,7 +219,6 @@ class MujocoEnv:
         layout = ik.layout
         spec = replace(
             self.spec,
-            embodiment=self.spec.embodiment,
             action=ArraySpec((layout.dim,)),
             action_names=layout.names,
             action_low=layout.low,

@@ -23,6 +23,11 @@ def _humanoid(model: str, mode: str) -> EmbodimentFactory:
     def make(params: dict[str, Any]) -> Embodiment:
         from arena_eval.envs.mujoco.embodiments.humanoid import Humanoid
 
+        if "mode" in params:
+            raise ValueError(
+                f"embodiment.params.mode: the embodiment's name sets it ({model}_ik: ee_delta, "
+                f"{model}_joint: joint_pos); choose the embodiment instead"
+            )
         return Humanoid(model=model, mode=mode, **params)
 
     return make

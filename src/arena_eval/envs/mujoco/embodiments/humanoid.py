@@ -13,7 +13,8 @@ Action groups, in GR00T's order (``spec.embodiment_info["action_groups"]`` names
 - ``ee_delta`` (``gr1_ik``, ``g1_ik``): ``left_ee``, ``right_ee`` (a delta pose per hand of its
   grasp frame, world frame: translation in metres, rotation vector in radians), then the hands.
   One batched damped-least-squares step on both arms' Jacobians (and the waist's, with
-  ``waist=true``) tracks both hands' targets at once, so moving one hand never drags the other.
+  ``waist=true``) tracks both hands' targets at once: without the waist the arms are
+  independent; with it, the shared waist's motion is compensated in the same step.
 
 A hand is ``hands=grip`` (one scalar in [-1, 1], -1 closed, +1 open, mapped onto every finger
 joint) or, on GR1, ``hands=fingers``: the six actuated joints of a Fourier hand in GR00T's
@@ -70,6 +71,8 @@ class HumanoidModel:
     cameras: tuple[tuple[str, str], ...] = ()  # job-facing name -> camera in the robot file
     rot_weight: float = 1.0  # orientation rows of the IK relative to position (m per rad)
     hand_mass: float | None = None  # kg: rescale the hand file's masses to this total
+    # The fingers at the home pose, when not the open pose (None: open).
+    hand_rest: dict[str, tuple[float, ...]] | None = None
     # How the hand grasps: "palm" (a palm and curling fingers: the grasp frame's z leaves the
     # palm, x runs along the fingers) or "pinch" (a gripper's frame: z along the fingers, x
     # the closing axis).
@@ -184,7 +187,13 @@ def _g1() -> HumanoidModel:
         head=(),
         kp=kp,
         home=home,
-        hand_open={"left": (0.0,) * 7, "right": (0.0,) * 7},
+        # Open wide (grip +1): the thumb turned out, the fingers bent back a little, so the
+        # hand straddles a 7 cm can before it closes. At rest (home) the fingers are straight.
+        hand_open={
+            "left": (0.0, -0.8, 0.0, 0.3, 0.0, 0.3, 0.0),
+            "right": (0.0, 0.8, 0.0, -0.3, 0.0, -0.3, 0.0),
+        },
+        hand_rest={"left": (0.0,) * 7, "right": (0.0,) * 7},
         hand_closed={
             "left": (0.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0),
             "right": (0.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0),
@@ -249,8 +258,8 @@ class Humanoid(Embodiment):
         ranges = {j.name: tuple(j.range) for j in robot.joints}
         for side in HANDS:
             ranges.update((j.name, tuple(j.range)) for j in _load(m.hands[side]).joints)
-        # The driven joints: arms, then the waist when it is in the action; with fingers, the
-        # hands' actuated joints. joint_pos observations follow this order.
+        # The driven joints: arms, then (with fingers) the hands' actuated joints, then the
+        # waist when it is in the action. joint_pos observations follow this order.
         joint_groups: dict[str, tuple[str, ...]] = {f"{s}_arm": m.arms[s] for s in HANDS}
         if hands == "fingers":
             joint_groups.update({f"{s}_hand": tuple(a for a, _ in m.fingers[s]) for s in HANDS})
@@ -478,7 +487,7 @@ class HumanoidState(EmbodimentState):
         self.home_q = self.home_arm  # the arm/waist part of the home pose, in action order
         # Hands: every finger joint in file order, its servo, open/closed targets.
         self.finger_qadr, self.finger_ctrl, self.grasp_body = {}, {}, {}
-        self.open, self.span = {}, {}
+        self.open, self.span, self.rest = {}, {}, {}
         self.coupling: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for s in HANDS:
             prefix = f"{PREFIX}{s}_gripper_"
@@ -493,6 +502,7 @@ class HumanoidState(EmbodimentState):
             self.finger_ctrl[s] = np.array([actuator(j) for j in joints])
             self.grasp_body[s] = model.body(prefix + "grasp").id
             self.open[s] = np.array(m.hand_open[s])
+            self.rest[s] = np.array((m.hand_rest or m.hand_open)[s])
             self.span[s] = np.array(m.hand_closed[s]) - self.open[s]
             if h.hands == "fingers":
                 # A [6, n_joints] matrix maps the six commands onto every finger joint.
@@ -527,8 +537,8 @@ class HumanoidState(EmbodimentState):
         qpos[:, self.all_qadr] = self.home_all
         ctrl[:, self.all_ctrl] = self.home_all
         for s in HANDS:
-            qpos[:, self.finger_qadr[s]] = self.open[s]
-            ctrl[:, self.finger_ctrl[s]] = self.open[s]
+            qpos[:, self.finger_qadr[s]] = self.rest[s]
+            ctrl[:, self.finger_ctrl[s]] = self.rest[s]
 
     def after_reset(self, rows: np.ndarray) -> None:
         for s in HANDS:
