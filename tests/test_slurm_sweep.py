@@ -42,10 +42,16 @@ def job_results(cwd: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in paths]
 
 
-def running_task(cluster: SlurmCluster, deadline_s: float = 120) -> str:
+def running_task(
+    cluster: SlurmCluster, deadline_s: float = 120, array_index: int | None = None
+) -> str:
+    """A RUNNING task's id; with ``array_index``, that task of the sweep's job array (a task
+    whose job has written its results can still be RUNNING while its process exits)."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         out = cluster.run("squeue", "-h", "-t", "RUNNING", "-o", "%i").split()
+        if array_index is not None:
+            out = [task for task in out if task.endswith(f"_{array_index}")]
         if out:
             return out[0]
         time.sleep(0.5)
@@ -95,7 +101,7 @@ def test_cancelled_job_is_reported(slurm_cluster: SlurmCluster, tmp_path: Path) 
         tmp_path.glob("outputs/default/multiruns/*/0/results.json")
     ):
         time.sleep(0.5)
-    slurm_cluster.run("scancel", running_task(slurm_cluster))  # the only one left: job 1
+    slurm_cluster.run("scancel", running_task(slurm_cluster, array_index=1))  # job 1
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0, out
     (folder,) = (tmp_path / "outputs" / "default" / "multiruns").iterdir()
