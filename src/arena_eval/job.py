@@ -125,11 +125,13 @@ def make_job_policy(job: JobSpec, env):
     expert) on a joint-space embodiment that carries an IK drives it through that IK."""
     name = str(job.policy.get("_target_") or job.policy.get("name") or "")
     wants = getattr(resolve_policy_class(name), "action_mode", None) if name else None
-    task_space = env.task_space() if hasattr(env, "task_space") else None
-    if wants == "ee_delta" and env.spec.action_mode != "ee_delta" and task_space is not None:
-        from arena_eval.policies.task_space import TaskSpacePolicy
+    if wants == "ee_delta" and env.spec.action_mode != "ee_delta" and hasattr(env, "task_space"):
+        task_space = env.task_space()
+        if task_space is not None:
+            from arena_eval.policies.task_space import TaskSpacePolicy
 
-        return TaskSpacePolicy(make_policy(job.policy, task_space.spec), task_space, env.spec)
+            inner = make_policy(job.policy, task_space.spec)
+            return TaskSpacePolicy(inner, task_space, env.spec)
     return make_policy(job.policy, env.spec)
 
 

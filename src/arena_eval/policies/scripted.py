@@ -46,14 +46,15 @@ HAND = {
 # Tasks where the other hand takes over at a phase: (phase, hand).
 HANDOVER = {"fridge": (8, "right")}
 SIDES = ("left", "right")
+# How far below an object's top the grasp point goes: a parallel gripper's pads close there;
+# a hand's grasp point lies 3.5 cm out of its palm, which then stands just over the top.
+GRASP_DEPTH = 0.025
 # Hands (bimanual embodiments): the palm's pitch for grasps (fingers this far below the
-# horizontal) and against a door (fingers down into the gap), how far below an object's top
-# the grasp point goes (the palm just on the top), the fingers' yaw a grasp stays nearest
-# (half way between ahead and across the body), and how far a fist's knuckles stand ahead of
-# the grasp point when it pushes a door.
+# horizontal) and against a door (fingers down into the gap), the fingers' yaw a grasp stays
+# nearest (half way between ahead and across the body), and how far a fist's knuckles stand
+# ahead of the grasp point when it pushes a door.
 GRASP_PITCH = 0.2
 DOOR_PITCH = 0.5
-HAND_GRASP_DEPTH = 0.025
 FINGER_YAW = np.pi / 4
 HAND_REACH = 0.03
 # Where on the fridge's shelf (m left of centre) the left hand sets objects down: measured
@@ -77,12 +78,12 @@ def down_quat(yaw: np.ndarray) -> np.ndarray:
     return quat_from_mat(np.stack([x, y, z], -1))
 
 
-def door_hand_quat(phi: np.ndarray, palm: float) -> np.ndarray:
+def door_hand_quat(phi: np.ndarray) -> np.ndarray:
     """A hand flat against a door at hinge angle ``phi``: fingers pointing down, the palm
-    facing the door's inner face (``palm`` = -1) or away from it (+1)."""
+    facing along the normal of the door's inner face (its back against that face)."""
     n = np.stack([np.cos(phi), np.sin(phi), np.zeros_like(phi)], -1)  # the inner face's normal
     x = np.broadcast_to(np.array([0.0, 0.0, -1.0]), n.shape)
-    z = palm * n
+    z = n
     y = np.cross(z, x)
     return quat_from_mat(np.stack([x, y, z], -1))
 
@@ -169,11 +170,6 @@ class ScriptedExpert(Policy):
     def reset(self, env_ids=None) -> None:
         ids = slice(None) if env_ids is None else np.asarray(env_ids, dtype=int)
         self.plan.fresh[ids] = True
-
-    @property
-    def hand(self) -> str | None:
-        """The hand env 0 works with now (``None`` for a one-arm tool)."""
-        return SIDES[self.hand_of[0]] if self.bimanual else None
 
     def get_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         rows = np.arange(self.spec.num_envs)
@@ -275,12 +271,6 @@ class ScriptedExpert(Policy):
             return np.ones(len(rows), bool)
         return np.linalg.norm(rotation_error(quat, self.plan.quat[rows]), axis=1) < 0.05
 
-    def _grasp_depth(self) -> float:
-        """How far below the object's top the grasp point goes: a parallel gripper's pads
-        close 2.5 cm down; a hand's grasp point lies 3.5 cm out of its palm, which then stands
-        just over the top while the fingers and thumb close on the sides."""
-        return HAND_GRASP_DEPTH if self.palm else 0.025
-
     def _finger_yaw(self, rows: np.ndarray) -> np.ndarray:
         """The yaw a grasp keeps closest to: the tool's current one (a parallel gripper is
         symmetric), or straight ahead for a hand, whose fingers never point back at the body."""
@@ -299,12 +289,11 @@ class ScriptedExpert(Policy):
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
         yaw = nearest_equivalent(yaw, self._finger_yaw(rows), np.pi)
-        depth = self._grasp_depth()
-        grasp_z = np.maximum(top - depth, 0.02)
+        grasp_z = np.maximum(top - GRASP_DEPTH, 0.02)
         above = np.concatenate([obj[:, :2], (top + 0.08)[:, None]], axis=1)
         grasp = np.concatenate([obj[:, :2], grasp_z[:, None]], axis=1)
         # Lift relative to the rest height, not the (rising) object: a fixed goal.
-        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - depth
+        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - GRASP_DEPTH
         lift = np.concatenate([obj[:, :2], (rest_grasp_z + 0.22)[:, None]], axis=1)
         goal = np.select([phase[:, None] == 0, phase[:, None] == 1], [above, grasp], lift)
         # Once grasped, hold the commanded xy where the grasp happened.
@@ -349,7 +338,7 @@ class ScriptedExpert(Policy):
         point[:, 2] = np.where(phase == 0, above_z, push_z)
         err = np.linalg.norm(ee - point, axis=1)
         if self.palm:  # a hand: flat, fingers down into the gap, its back on the door
-            quat = self._pitched(door_hand_quat(phi, 1.0), DOOR_PITCH)
+            quat = self._pitched(door_hand_quat(phi), DOOR_PITCH)
         else:
             quat = down_quat(np.full(len(rows), np.pi / 2))
         advance = (
@@ -383,7 +372,7 @@ class ScriptedExpert(Policy):
         phase, timer = plan.phase[rows], plan.timer[rows]
         obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
         top = obj[:, 2] + size[:, 2] / 2
-        grasp_below_top = np.minimum(self._grasp_depth(), size[:, 2] - 0.02)
+        grasp_below_top = np.minimum(GRASP_DEPTH, size[:, 2] - 0.02)
         carry_z = clear_z + 0.05 + size[:, 2] - grasp_below_top
         place = np.column_stack([place_xy, place_top + size[:, 2] - grasp_below_top + 0.005])
         goal = np.array(plan.pos[rows])

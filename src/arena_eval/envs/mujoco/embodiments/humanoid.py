@@ -30,7 +30,8 @@ x along the fingers, z out of the palm, origin where a grasped object sits); ``h
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,6 @@ class HumanoidModel:
     # palm, x runs along the fingers) or "pinch" (a gripper's frame: z along the fingers, x
     # the closing axis).
     grip: str = "palm"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _fourier_fingers(side: str) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
@@ -216,6 +216,22 @@ def _load(path: Path) -> mujoco.MjSpec:
     return spec
 
 
+@cache
+def _joint_ranges(path: Path) -> dict[str, tuple[float, float]]:
+    """A file's joints (file order) and their ranges; parsed once per process, since every
+    job's layout (and a joint-space humanoid's IK twin) asks for them."""
+    return {j.name: tuple(j.range) for j in _load(path).joints}
+
+
+def _spans(groups) -> dict[str, tuple[int, int]]:
+    """``(name, names, ...)`` groups -> name: [start, stop) of their concatenation."""
+    spans, start = {}, 0
+    for name, names, *_ in groups:
+        spans[name] = (start, start + len(names))
+        start += len(names)
+    return spans
+
+
 def _grasp_quat(x_axis, z_axis) -> np.ndarray:
     x, z = np.asarray(x_axis, float), np.asarray(z_axis, float)
     mat = np.stack([x, np.cross(z, x), z], axis=1)
@@ -254,10 +270,9 @@ class Humanoid(Embodiment):
         self.model, self.mode, self.hands, self.waist = m, mode, hands, bool(waist)
         self.name = f"{model}_{'ik' if mode == 'ee_delta' else 'joint'}"
         self.ik_damping, self.max_lag = float(ik_damping), float(max_lag)
-        robot = _load(m.robot)
-        ranges = {j.name: tuple(j.range) for j in robot.joints}
+        ranges = dict(_joint_ranges(m.robot))
         for side in HANDS:
-            ranges.update((j.name, tuple(j.range)) for j in _load(m.hands[side]).joints)
+            ranges.update(_joint_ranges(m.hands[side]))
         # The driven joints: arms, then (with fingers) the hands' actuated joints, then the
         # waist when it is in the action. joint_pos observations follow this order.
         joint_groups: dict[str, tuple[str, ...]] = {f"{s}_arm": m.arms[s] for s in HANDS}
@@ -286,26 +301,17 @@ class Humanoid(Embodiment):
         if self.waist and mode == "joint_pos":
             lo, hi = zip(*(ranges[j] for j in m.waist), strict=True)
             groups.append(("waist", m.waist, lo, hi))
-        self.action_groups: dict[str, tuple[int, int]] = {}
-        start = 0
-        for name, names, _, _ in groups:
-            self.action_groups[name] = (start, start + len(names))
-            start += len(names)
-        self.joint_groups = {}
-        start = 0
-        for name, names in joint_groups.items():
-            self.joint_groups[name] = (start, start + len(names))
-            start += len(names)
+        self.action_groups = _spans(groups)
+        self.joint_groups = _spans(joint_groups.items())
         self.hand_poses = None
         if hands == "fingers":  # the six commands of the open and closed grips (equal per hand)
-            order = [j.name for j in _load(m.hands["right"]).joints]
+            order = list(_joint_ranges(m.hands["right"]))
             act = [order.index(a) for a, _ in m.fingers["right"]]
             self.hand_poses = {
                 "open": [m.hand_open["right"][i] for i in act],
                 "closed": [m.hand_closed["right"][i] for i in act],
             }
         self.driven = tuple(j for names in joint_groups.values() for j in names)
-        self.joint_ranges = ranges
         self.layout = ActionLayout(
             mode,
             tuple(n for _, names, _, _ in groups for n in names),
@@ -483,8 +489,8 @@ class HumanoidState(EmbodimentState):
         self.arm_dofs = np.array([model.joint(j).dofadr[0] for j in arm_joints + waist])
         lo, hi = model.jnt_range[[model.joint(j).id for j in arm_joints + waist]].T
         self.q_low, self.q_high = lo, hi
-        self.home_arm = np.array([m.home.get(j[len(PREFIX) :], 0.0) for j in arm_joints + waist])
-        self.home_q = self.home_arm  # the arm/waist part of the home pose, in action order
+        # The arm/waist part of the home pose, in chain order.
+        self.home_q = np.array([m.home.get(j[len(PREFIX) :], 0.0) for j in arm_joints + waist])
         # Hands: every finger joint in file order, its servo, open/closed targets.
         self.finger_qadr, self.finger_ctrl, self.grasp_body = {}, {}, {}
         self.open, self.span, self.rest = {}, {}, {}
@@ -527,7 +533,6 @@ class HumanoidState(EmbodimentState):
         self.target_quat = {s: np.tile([1.0, 0, 0, 0], (n, 1)) for s in HANDS}
         w = m.rot_weight
         self.row_weight = np.array([1.0, 1.0, 1.0, w, w, w] * 2)
-        self.narm = len(self.arm_ctrl)
         self.n_arm_joints = sum(len(m.arms[side]) for side in HANDS)
         # The joint-space action's columns of the arm (and waist) joints, in chain order.
         waist_cols = np.arange(*h.action_groups["waist"]) if "waist" in h.action_groups else []
