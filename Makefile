@@ -7,11 +7,20 @@ BIN := $(VENV)/bin
 # numba, opencv and pynput that we never use); see docs/architecture.md.
 ASSET_PACKAGES := robosuite==1.5.2 robosuite-models==1.0.0
 
+# The Isaac Lab venv (Python 3.12; Isaac Lab 3.0 needs >=3.12,<3.13): see docs/isaaclab.md.
+PY312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+ISAAC_VENV ?= .venv-isaac
+ISAAC_BIN := $(ISAAC_VENV)/bin
+# Warp's compiled kernels survive between runs and clean clones (cold compile ~2 min a scene).
+export WARP_CACHE_PATH ?= $(HOME)/.cache/arena-eval/warp
+
 .DEFAULT_GOAL := help
 # Debian libraries for offscreen camera rendering (enable_cameras=true): Mesa's EGL and OSMesa.
 GL_DEBS := libegl1 libosmesa6
 
-.PHONY: help setup setup-gl test test-full test-slurm lint format run bench clean
+.PHONY: help setup setup-gl setup-isaac test test-full test-slurm test-isaac lint format run \
+	run-isaac bench bench-backends clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,6 +32,14 @@ setup: ## Create .venv and install arena-eval with its dev tools and assets
 	$(BIN)/python -m pip install -q --no-deps $(ASSET_PACKAGES)
 	@$(MAKE) --no-print-directory setup-gl
 	$(BIN)/arena-eval --version
+
+setup-isaac: ## Create .venv-isaac: Python 3.12 + Isaac Lab 3.0 (kit-less) + arena-eval (~4 min, 8 GB)
+	@test -n "$(PY312)" || { echo "error: no Python 3.12 found: set PY312=/path/to/python3.12"; exit 1; }
+	test -x $(ISAAC_BIN)/python || $(PY312) -m venv $(ISAAC_VENV)
+	$(ISAAC_BIN)/python -m pip install -q --upgrade pip
+	$(ISAAC_BIN)/python -m pip install -q -e '.[isaaclab,dev]'
+	$(ISAAC_BIN)/python -m pip install -q --no-deps $(ASSET_PACKAGES)
+	$(ISAAC_BIN)/arena-eval --version
 
 setup-gl: ## Install the GL libraries for cameras (apt-get, only those missing, only as root)
 	@missing=$$(for p in $(GL_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
@@ -43,6 +60,10 @@ test: ## Fast test suite (what CI runs)
 test-full: ## Every test except the SLURM ones, slow included
 	$(BIN)/python -m pytest -q -m "not slurm"
 
+test-isaac: ## The Isaac Lab suite on the CPU (marker isaaclab; needs make setup-isaac)
+	@test -x $(ISAAC_BIN)/python || { echo "error: $(ISAAC_VENV) is missing: run make setup-isaac"; exit 1; }
+	ARENA_ISAACLAB_REQUIRED=1 $(ISAAC_BIN)/python -m pytest -q -m isaaclab
+
 test-slurm: ## Integration tests against a real single-node SLURM (root, Debian; installs it)
 	ARENA_SLURM_REQUIRED=1 $(BIN)/python -m pytest -q -m slurm
 
@@ -56,6 +77,9 @@ format: ## Apply ruff fixes and formatting
 
 run: ## A real evaluation: the scripted expert lifting a cracker box, 8 envs, 20 episodes
 	$(BIN)/arena-eval env=lift_object embodiment=franka_ik object=cracker_box policy=scripted num_envs=8 length=episodes length.n=20
+
+run-isaac: ## The same evaluation on Isaac Lab (Newton physics on the CPU; needs make setup-isaac)
+	$(ISAAC_BIN)/arena-eval sim=isaaclab env=lift_object embodiment=franka_ik object=cracker_box policy=scripted num_envs=8 length=episodes length.n=20
 
 bench: ## Every benchmark of docs/performance.md (~6 min on 2 cores)
 	$(BIN)/python scripts/bench_runner.py

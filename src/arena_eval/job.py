@@ -100,6 +100,9 @@ def run_job(
                 timing["images_per_s"] = images / out.wall_s if out.wall_s > 0 else 0.0
             if videos is not None:
                 results["videos"] = videos
+            setup = getattr(env, "setup_timing", None)
+            if setup:  # Isaac Lab: app start, USD, scene build and first step
+                results["timing"]["setup"] = dict(setup)
             write_results(out_dir, results, out.records)
             if show:
                 _present(job, results, out_dir)

@@ -1,12 +1,53 @@
-"""Adapter to Isaac Lab. Needs the optional ``isaaclab`` extra (Python 3.12 + CUDA)."""
+"""The Isaac Lab backend: kit-less Isaac Lab 3.0 on Newton physics (MuJoCo-Warp solver).
+
+One app per process: ``launch_simulation`` is entered once, when the first job needs it (with
+Newton it starts no Kit; with ``sim.physics=physx`` it starts Isaac Sim's Kit where that is
+installed), and left at exit. Each job gets a ``SimulationContext`` and an ``InteractiveScene``
+built from our composed scene's USD (``usd.py``); closing the env clears both, so the next job
+of a multirun or batch starts on a clean stage in the same app, with Warp's kernels and the
+USD cache warm.
+"""
 
 from __future__ import annotations
 
-from arena_eval.config import JobSpec
+import contextlib
+import os
+import time
+from importlib import metadata
+from typing import Any
+
+from arena_eval.config import ConfigError, JobSpec
+
+PHYSICS = ("newton_mjwarp", "physx")
+# Tasks whose state is joints and free bodies only (what the state view mirrors); the others
+# read MuJoCo sensors or mocap bodies and are not ported yet.
+TASKS = ("lift_object", "open_microwave", "fridge")
+EMBODIMENTS = ("franka_ik", "franka_joint_pos")
+_VERSIONS = ("isaaclab", "newton", "mujoco-warp", "warp-lang", "mujoco", "mujoco-usd-converter")
 
 
 class IsaacLabUnavailable(RuntimeError):
     pass
+
+
+def compatible(task: str, embodiment: str) -> bool:
+    return task in TASKS and embodiment in EMBODIMENTS
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in _VERSIONS:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[package] = metadata.version(package)
+    return out
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
 class IsaacLabBackend:
@@ -14,20 +55,211 @@ class IsaacLabBackend:
 
     def __init__(self, params: dict) -> None:
         try:
-            from isaaclab.app import AppLauncher  # noqa: F401
+            import isaaclab  # noqa: F401
+            from isaaclab.app import launch_simulation
         except ImportError as err:
             raise IsaacLabUnavailable(
-                "sim=isaaclab needs Isaac Lab, which is not installed here "
-                f"({err}). It needs Python 3.12 and CUDA: install it on a GPU machine, or use "
+                f"sim=isaaclab needs Isaac Lab, which is not installed here ({err}). It needs "
+                "Python 3.12: run `make setup-isaac` and use .venv-isaac/bin/arena-eval, or use "
                 "the embedded backend with sim=mujoco (the default)."
             ) from None
-        raise IsaacLabUnavailable(
-            "sim=isaaclab: Isaac Lab is importable but the adapter's env mapping is not built "
-            "yet in this version; use sim=mujoco."
+        self.physics = str(params.get("physics", "newton_mjwarp"))
+        if self.physics not in PHYSICS:
+            raise ConfigError(
+                f"sim.params.physics must be one of {', '.join(PHYSICS)}, got {self.physics!r}"
+            )
+        self.device = resolve_device(str(params.get("device", "auto")))
+        self.physics_hz = params.get("physics_hz")
+        self.njmax = int(params.get("njmax", 200))
+        self.nconmax = int(params.get("nconmax", 64))
+        os.environ.setdefault("WARP_CACHE_PATH", str(_warp_cache()))
+        start = time.perf_counter()
+        self._stack = contextlib.ExitStack()
+        physics_cfg = self._physics_cfg()
+        self.physics_cfg = self._stack.enter_context(
+            launch_simulation(
+                cfg=physics_cfg, launcher_args={"device": self.device, "headless": True}
+            )
+        )
+        self.stats: dict[str, Any] = {
+            "physics": self.physics,
+            "device": self.device,
+            "app_start_s": time.perf_counter() - start,
+            "usd_conversions": 0,
+            "usd_cache_hits": 0,
+            "versions": _versions(),
+        }
+        self._sim = None
+
+    def _physics_cfg(self):
+        if self.physics == "physx":
+            from isaaclab_physx.physics import PhysxCfg
+
+            return PhysxCfg()
+        from isaaclab_newton.physics import MJWarpSolverCfg, NewtonCfg
+
+        return NewtonCfg(
+            solver_cfg=MJWarpSolverCfg(
+                njmax=self.njmax,
+                nconmax=self.nconmax,
+                integrator="implicitfast",
+                cone="elliptic",
+            ),
+            num_substeps=1,
         )
 
-    def make_env(self, job: JobSpec, rank: int = 0):  # pragma: no cover - unreachable for now
-        raise NotImplementedError
+    # -- jobs ----------------------------------------------------------------------------
+    def make_env(self, job: JobSpec, rank: int = 0):
+        from arena_eval.envs.mujoco.backend import build_spec, make_task
+        from arena_eval.envs.mujoco.embodiments import make_embodiment
+
+        if not compatible(job.task, job.embodiment):
+            raise ConfigError(
+                f"sim=isaaclab runs env in {{{', '.join(TASKS)}}} with embodiment in "
+                f"{{{', '.join(EMBODIMENTS)}}} so far; {job.task} with {job.embodiment} runs on "
+                "sim=mujoco"
+            )
+        if len(set(job.objects)) > 1:
+            raise ConfigError(
+                "object_set on sim=isaaclab is not supported yet (one scene USD per job): run "
+                "one job per object, e.g. a multirun over object=a,b,c"
+            )
+        if job.enable_cameras:
+            raise ConfigError("enable_cameras/record_video are not supported on sim=isaaclab yet")
+        task = make_task(job)
+        embodiment = make_embodiment(job.embodiment, job.embodiment_params)
+        spec = build_spec(job, task, embodiment)
+        timing: dict[str, Any] = {
+            "app_start_s": self.stats["app_start_s"] if not self._sim else 0.0
+        }
+        start = time.perf_counter()
+        env = self._build(job, task, embodiment, spec, rank, timing)
+        timing["scene_build_s"] = time.perf_counter() - start - timing["usd_s"]
+        env.setup_timing = timing
+        return env
+
+    def _build(self, job, task, embodiment, spec, rank, timing):
+        import isaaclab.sim as sim_utils
+        from isaaclab.actuators import ImplicitActuatorCfg
+        from isaaclab.assets import ArticulationCfg, AssetBaseCfg, RigidObjectCfg
+        from isaaclab.scene import InteractiveScene, InteractiveSceneCfg
+
+        from arena_eval.envs.isaaclab import franka as isaac_franka
+        from arena_eval.envs.isaaclab.env import IsaacLabEnv
+        from arena_eval.envs.isaaclab.state import StateView
+        from arena_eval.envs.isaaclab.usd import scene_usd
+        from arena_eval.envs.mujoco.objects import get_object
+        from arena_eval.envs.mujoco.scene import compose_spec
+
+        physics_hz = float(self.physics_hz or job.physics_hz)
+        obj = get_object(job.objects[0])
+        world = compose_spec(task, embodiment, obj, physics_hz)
+        model = world.compile()  # the qpos/qvel layout the task code reads
+        roots = _robot_roots(embodiment)
+        assets = scene_usd(world, roots)
+        timing["usd_s"] = assets.convert_s
+        timing["usd_converted"] = assets.converted
+        self.stats["usd_conversions" if assets.converted else "usd_cache_hits"] += 1
+
+        self._clear()
+        self._sim = sim_utils.SimulationContext(
+            sim_utils.SimulationCfg(
+                dt=1.0 / physics_hz, device=self.device, physics=self.physics_cfg
+            )
+        )
+        cfg = InteractiveSceneCfg(num_envs=job.num_envs, env_spacing=3.0, replicate_physics=True)
+        root = "{ENV_REGEX_NS}/Scene/Geometry/"
+        cfg.scene = AssetBaseCfg(
+            prim_path="{ENV_REGEX_NS}/Scene",
+            spawn=sim_utils.UsdFileCfg(usd_path=str(assets.usd_path)),
+        )
+        cfg.robot = ArticulationCfg(
+            prim_path=root + assets.robot,
+            spawn=None,
+            init_state=ArticulationCfg.InitialStateCfg(joint_pos=isaac_franka.home_joint_pos()),
+            actuators=isaac_franka.actuators(embodiment),
+        )
+        for i, name in enumerate(assets.objects):
+            setattr(cfg, f"object_{i}", RigidObjectCfg(prim_path=root + name, spawn=None))
+        for i, name in enumerate(assets.fixtures):
+            # Passive joints: no stiffness, the MJCF joint's own damping.
+            damping = {
+                model.joint(j).name: float(model.dof_damping[model.joint(j).dofadr[0]])
+                for j in range(model.njnt)
+                if _in_subtree(model, model.jnt_bodyid[j], model.body(name).id)
+            }
+            setattr(
+                cfg,
+                f"fixture_{i}",
+                ArticulationCfg(
+                    prim_path=root + name,
+                    spawn=None,
+                    actuators={
+                        "passive": ImplicitActuatorCfg(
+                            joint_names_expr=list(damping), stiffness=0.0, damping=damping
+                        )
+                    },
+                ),
+            )
+        scene = InteractiveScene(cfg)
+        self._sim.reset()
+        origins = scene.env_origins.detach().cpu().numpy()
+        objects = {
+            _free_joint(model, name): scene[f"object_{i}"] for i, name in enumerate(assets.objects)
+        }
+        fixtures = [scene[f"fixture_{i}"] for i in range(len(assets.fixtures))]
+        view = StateView(model, origins, job.control_hz, objects, fixtures, self.device)
+        robot = isaac_franka.IsaacFranka(embodiment, scene["robot"], origins, self.device)
+        task_state = task.bind(model, view, obj)
+        decimation = max(1, round(physics_hz / job.control_hz))
+        env = IsaacLabEnv(spec, self._sim, scene, robot, task_state, obj.name, decimation, rank)
+        env.on_close = self._clear
+        return env
+
+    def _clear(self) -> None:
+        """Tear down the job's simulation context and stage (the app stays)."""
+        if self._sim is None:
+            return
+        import gc
+
+        import isaaclab.sim as sim_utils
+
+        self._sim = None
+        sim_utils.SimulationContext.clear_instance()
+        gc.collect()
 
     def close(self) -> None:
-        pass
+        self._clear()
+        self._stack.close()
+
+
+def _warp_cache():
+    from arena_eval.envs.isaaclab.usd import cache_root
+
+    return cache_root() / "warp"
+
+
+def _robot_roots(embodiment) -> set[str]:
+    """The top-level bodies an embodiment adds to a scene."""
+    import mujoco
+
+    world = mujoco.MjSpec()
+    world.compiler.degree = False
+    embodiment.attach(world)
+    return {b.name for b in world.worldbody.bodies}
+
+
+def _free_joint(model, body_name: str) -> str:
+    body = model.body(body_name).id
+    for j in range(model.njnt):
+        if model.jnt_bodyid[j] == body and model.jnt_type[j] == 0:  # mjJNT_FREE
+            return model.joint(j).name
+    raise ValueError(f"body {body_name!r} has no free joint")
+
+
+def _in_subtree(model, body: int, root: int) -> bool:
+    while body > 0:
+        if body == root:
+            return True
+        body = int(model.body_parentid[body])
+    return False

@@ -13,6 +13,7 @@ import numpy as np
 from mujoco import batch as mjbatch
 
 from arena_eval.envs.base import ArraySpec, EnvSpec, EpisodeRecord, EpisodeSource, StepResult
+from arena_eval.envs.episodes import EpisodeBook
 from arena_eval.envs.mujoco.embodiments.base import Embodiment
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.render import CameraSetup, ModelRenderer
@@ -83,11 +84,8 @@ class MujocoEnv:
                 )
             )
         self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
-        self.active = np.zeros(n, dtype=bool)
-        self.steps = np.zeros(n, dtype=np.int64)
-        self.episode_index = np.full(n, -1, dtype=np.int64)
-        self.episode_seed = np.zeros(n, dtype=np.int64)
-        self._source: EpisodeSource | None = None
+        self.book = EpisodeBook(n, spec.max_episode_steps, rank)
+        self.active = self.book.active  # the same array: True while an env's episode counts
         self._zero_reward = np.zeros(n, dtype=np.float32)
         # Cameras: one renderer per group (model), none at all when cameras are off, so the
         # camera-free step is unchanged. A recorder (video.py) receives every rendered frame.
@@ -100,8 +98,7 @@ class MujocoEnv:
 
     # -- episodes ------------------------------------------------------------------------
     def reset(self, episodes: EpisodeSource) -> dict[str, np.ndarray]:
-        self._source = episodes
-        self.active[:] = False
+        self.book.begin(episodes)
         self._start(np.arange(self.spec.num_envs))
         self._observe()
         if self.renderers:
@@ -112,17 +109,7 @@ class MujocoEnv:
 
     def _start(self, env_ids: np.ndarray) -> np.ndarray:
         """Start the next episode on each env, or retire it when the budget is spent."""
-        started = []
-        for env_id in env_ids:
-            nxt = self._source.next() if self._source is not None else None
-            if nxt is None:
-                self.active[env_id] = False
-                continue
-            self.episode_index[env_id], self.episode_seed[env_id] = nxt
-            self.active[env_id] = True
-            self.steps[env_id] = 0
-            started.append(env_id)
-        started_ids = np.array(started, dtype=np.int64)
+        started_ids = self.book.start(env_ids)
         for group in self.groups:
             rows = np.flatnonzero(np.isin(group.env_ids, started_ids))
             if rows.size:
@@ -135,8 +122,7 @@ class MujocoEnv:
         qpos, ctrl = sims.qpos[rows], sims.ctrl[rows]
         group.robot.home(qpos, ctrl)
         sims.qpos[rows], sims.ctrl[rows] = qpos, ctrl
-        seeds = self.episode_seed[group.env_ids[rows]]
-        group.task.reset(rows, [np.random.default_rng(int(s)) for s in seeds])
+        group.task.reset(rows, self.book.rngs(group.env_ids[rows]))
         sims.batch.forward(rows)
         group.robot.after_reset(rows)
         group.task.after_reset(rows)
@@ -158,13 +144,9 @@ class MujocoEnv:
                 group.robot.apply(actions[group.env_ids[rows]], rows)
             group.sims.batch.step(ids, nstep=self.decimation, stage=mujoco.mjtStage.mjSTAGE_VEL)
             success[group.index], failure[group.index] = group.task.update()
-        was_active = self.active.copy()
-        self.steps[was_active] += 1
-        success &= was_active
-        failure &= was_active & ~success
-        terminated = success | failure
-        truncated = was_active & ~terminated & (self.steps >= self.spec.max_episode_steps)
-        done = np.flatnonzero(terminated | truncated)
+        was_active, success, failure, terminated, truncated, done = self.book.advance(
+            success, failure
+        )
         episodes = [self._episode(int(i), bool(success[i]), bool(failure[i])) for i in done]
         if self.renderers:  # every stepped env's new frame (a finished episode's last one)
             self._render(np.flatnonzero(was_active))
@@ -191,18 +173,14 @@ class MujocoEnv:
             if rows.size:
                 row = int(rows[0])
                 task = group.task
-                return EpisodeRecord(
-                    episode_index=int(self.episode_index[env_id]),
-                    env_id=env_id,
-                    seed=int(self.episode_seed[env_id]),
-                    object=group.obj.name,
-                    success=success,
-                    length=int(self.steps[env_id]),
-                    outcome="success" if success else "failure" if failure else "timeout",
-                    object_moved=bool(task.moved[row]),
-                    door_moved=task.door_moved(row),
-                    subtasks={k: bool(v[row]) for k, v in task.subtasks.items()},
-                    rank=self.rank,
+                return self.book.record(
+                    env_id,
+                    success,
+                    failure,
+                    group.obj.name,
+                    bool(task.moved[row]),
+                    task.door_moved(row),
+                    {k: bool(v[row]) for k, v in task.subtasks.items()},
                 )
         raise KeyError(env_id)
 
@@ -246,7 +224,7 @@ class MujocoEnv:
         for env_id in env_ids:
             i = int(env_id)
             frames = [self.obs[k][i] for k in self.image_keys]
-            recorder.add(i, int(self.episode_index[i]), frames)
+            recorder.add(i, int(self.book.episode_index[i]), frames)
         for record in finished:
             recorder.finish(record)
 

@@ -1,4 +1,7 @@
-"""Compose a scene with MjSpec: table + embodiment + task fixtures + one object, then compile."""
+"""Compose a scene with MjSpec: table + embodiment + task fixtures + one object.
+
+One composition serves both backends: MuJoCo compiles the spec, Isaac Lab converts it to USD.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,13 @@ from arena_eval.envs.mujoco.tasks.base import Task
 def compose(
     task: Task, embodiment: Embodiment, obj: ObjectSpec, physics_hz: float
 ) -> mujoco.MjModel:
+    return compose_spec(task, embodiment, obj, physics_hz).compile()
+
+
+def compose_spec(
+    task: Task, embodiment: Embodiment, obj: ObjectSpec, physics_hz: float
+) -> mujoco.MjSpec:
+    """The scene as an uncompiled spec: MuJoCo compiles it; Isaac Lab converts it to USD."""
     world = mujoco.MjSpec()
     world.modelname = f"{task.name}-{embodiment.name}-{obj.name}"
     world.compiler.degree = False  # every angle in our specs and the robot files is in radians
@@ -27,4 +37,4 @@ def compose(
     world.worldbody.add_camera(name="front", pos=[1.6, 0, 0.9], xyaxes=[0, 1, 0, -0.45, 0, 0.9])
     embodiment.attach(world)
     task.build(world, obj)
-    return world.compile()
+    return world

@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 
 from arena_eval.envs.base import ArraySpec
-from arena_eval.envs.mujoco.assets import robosuite_asset
+from arena_eval.envs.mujoco.assets import load_spec, robosuite_asset
 from arena_eval.envs.mujoco.embodiments import ik
 from arena_eval.envs.mujoco.embodiments.base import ActionLayout, Embodiment, EmbodimentState
 
@@ -54,7 +54,7 @@ class Franka(Embodiment):
                 (p, p, p, r, r, r, 1.0),
             )
         else:
-            spec = mujoco.MjSpec.from_file(str(robosuite_asset("robots/panda/robot.xml")))
+            spec = load_spec(robosuite_asset("robots/panda/robot.xml"))
             ranges = [tuple(spec.joint(j).range) for j in ARM_JOINTS]
             self.layout = ActionLayout(
                 mode,
@@ -77,8 +77,8 @@ class Franka(Embodiment):
         return {"wrist": PREFIX + "eye_in_hand", "robotview": PREFIX + "robotview"}
 
     def attach(self, world: mujoco.MjSpec) -> None:
-        arm = mujoco.MjSpec.from_file(str(robosuite_asset("robots/panda/robot.xml")))
-        gripper = mujoco.MjSpec.from_file(str(robosuite_asset("grippers/panda_gripper.xml")))
+        arm = load_spec(robosuite_asset("robots/panda/robot.xml"))
+        gripper = load_spec(robosuite_asset("grippers/panda_gripper.xml"))
         for actuator in list(arm.actuators):
             arm.delete(actuator)
         for body in arm.bodies:

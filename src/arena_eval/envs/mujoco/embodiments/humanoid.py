@@ -39,7 +39,7 @@ import mujoco
 import numpy as np
 
 from arena_eval.envs.base import ArraySpec
-from arena_eval.envs.mujoco.assets import package_dir, robosuite_asset
+from arena_eval.envs.mujoco.assets import load_spec, package_dir, robosuite_asset
 from arena_eval.envs.mujoco.embodiments import ik
 from arena_eval.envs.mujoco.embodiments.base import ActionLayout, Embodiment, EmbodimentState
 
@@ -211,16 +211,15 @@ MODELS = {"gr1": _gr1, "g1": _g1}
 
 
 def _load(path: Path) -> mujoco.MjSpec:
-    spec = mujoco.MjSpec.from_file(str(path))
-    spec.compiler.degree = False
-    return spec
+    return load_spec(path)
 
 
 @cache
 def _joint_ranges(path: Path) -> dict[str, tuple[float, float]]:
     """A file's joints (file order) and their ranges; parsed once per process, since every
     job's layout (and a joint-space humanoid's IK twin) asks for them."""
-    return {j.name: tuple(j.range) for j in _load(path).joints}
+    spec = _load(path)  # kept alive while its joints are read (MuJoCo 3 frees it otherwise)
+    return {j.name: tuple(j.range) for j in spec.joints}
 
 
 def _spans(groups) -> dict[str, tuple[int, int]]:

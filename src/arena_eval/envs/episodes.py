@@ -1,0 +1,90 @@
+"""Per-env episode bookkeeping shared by every batched backend.
+
+Which env runs which episode (index and seed from an :class:`EpisodeSource`), how many steps it
+has taken, when it ends (success, failure or the time limit) and the record it leaves: the same
+arithmetic on MuJoCo and Isaac Lab, so both count episodes exactly and alike.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from arena_eval.envs.base import EpisodeRecord, EpisodeSource
+
+
+class EpisodeBook:
+    def __init__(self, num_envs: int, max_episode_steps: int, rank: int = 0) -> None:
+        self.max_episode_steps = max_episode_steps
+        self.rank = rank
+        self.active = np.zeros(num_envs, dtype=bool)
+        self.steps = np.zeros(num_envs, dtype=np.int64)
+        self.episode_index = np.full(num_envs, -1, dtype=np.int64)
+        self.episode_seed = np.zeros(num_envs, dtype=np.int64)
+        self.source: EpisodeSource | None = None
+
+    def begin(self, source: EpisodeSource) -> None:
+        self.source = source
+        self.active[:] = False
+
+    def start(self, env_ids: np.ndarray) -> np.ndarray:
+        """Give each env its next episode, or retire it once the budget is spent; return the
+        envs that started one."""
+        started = []
+        for env_id in env_ids:
+            nxt = self.source.next() if self.source is not None else None
+            if nxt is None:
+                self.active[env_id] = False
+                continue
+            self.episode_index[env_id], self.episode_seed[env_id] = nxt
+            self.active[env_id] = True
+            self.steps[env_id] = 0
+            started.append(env_id)
+        return np.array(started, dtype=np.int64)
+
+    def rngs(self, env_ids: np.ndarray) -> list[np.random.Generator]:
+        """One generator per env from its episode's seed: the reset distribution's draw."""
+        return [np.random.default_rng(int(s)) for s in self.episode_seed[env_ids]]
+
+    def advance(
+        self, success: np.ndarray, failure: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Count one step of the active envs; return (was_active, success, failure,
+        terminated, truncated, done ids). Success wins over failure within a step."""
+        was_active = self.active.copy()
+        self.steps[was_active] += 1
+        success = success & was_active
+        failure = failure & was_active & ~success
+        terminated = success | failure
+        truncated = was_active & ~terminated & (self.steps >= self.max_episode_steps)
+        return (
+            was_active,
+            success,
+            failure,
+            terminated,
+            truncated,
+            np.flatnonzero(terminated | truncated),
+        )
+
+    def record(
+        self,
+        env_id: int,
+        success: bool,
+        failure: bool,
+        obj: str,
+        object_moved: bool,
+        door_moved: bool | None,
+        subtasks: dict[str, bool],
+    ) -> EpisodeRecord:
+        return EpisodeRecord(
+            episode_index=int(self.episode_index[env_id]),
+            env_id=env_id,
+            seed=int(self.episode_seed[env_id]),
+            object=obj,
+            success=success,
+            length=int(self.steps[env_id]),
+            outcome="success" if success else "failure" if failure else "timeout",
+            object_moved=object_moved,
+            door_moved=door_moved,
+            subtasks=subtasks,
+            rank=self.rank,
+        )

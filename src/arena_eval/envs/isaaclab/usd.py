@@ -1,0 +1,160 @@
+"""The composed scene as USD: our MjSpec composition, converted once and cached by content.
+
+The same ``compose_spec`` that MuJoCo compiles is written out as one MJCF and converted by
+``mujoco-usd-converter``. The scene's top-level bodies become the Isaac Lab assets: the
+robot's root an ``Articulation``, a free body (the object) a ``RigidObject``, a fixture with
+joints (a door) an ``Articulation``; fixed bodies without joints (the table) stay static parts
+of the stage. The MuJoCo actuators are stripped: Isaac Lab's implicit actuators drive the
+joints, with the gains that our embodiment states.
+
+The USD lands under ``<cache>/usd/<sha256 of the MJCF and the converter's version>``, written
+to a temporary folder and renamed, so a second run (or a parallel one) never converts again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+# Bump when what we write into the MJCF before converting changes (invalidates the cache).
+BRIDGE_VERSION = 3
+
+
+def cache_root() -> Path:
+    """``$ARENA_EVAL_CACHE`` or ``~/.cache/arena-eval``: survives clean clones, never in git."""
+    root = os.environ.get("ARENA_EVAL_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "arena-eval"
+
+
+@dataclass(frozen=True)
+class SceneAssets:
+    """What the converted scene holds, by MJCF body name (= USD prim name)."""
+
+    usd_path: Path
+    robot: str  # the robot's root body
+    objects: tuple[str, ...]  # free bodies
+    fixtures: tuple[str, ...]  # articulated fixtures (bodies with joints under a fixed root)
+    converted: bool  # False when the cache already had it
+    convert_s: float
+
+
+def _top_level(spec: mujoco.MjSpec) -> list[mujoco.MjsBody]:
+    return [b for b in spec.worldbody.bodies]
+
+
+def _subtree_has_joints(body: mujoco.MjsBody) -> bool:
+    return bool(body.joints) or any(_subtree_has_joints(b) for b in body.bodies)
+
+
+def classify(spec: mujoco.MjSpec, robot_roots: set[str]) -> tuple[str, tuple, tuple]:
+    """Split a composed scene's top-level bodies into robot, free objects, jointed fixtures."""
+    robot, objects, fixtures = None, [], []
+    for body in _top_level(spec):
+        if body.name in robot_roots:
+            robot = robot or body.name
+        elif any(j.type == mujoco.mjtJoint.mjJNT_FREE for j in body.joints):
+            objects.append(body.name)
+        elif _subtree_has_joints(body):
+            fixtures.append(body.name)
+    if robot is None:
+        raise ValueError(f"no robot root among the scene's bodies (looked for {robot_roots})")
+    return robot, tuple(objects), tuple(fixtures)
+
+
+_GEOM_FIELDS = (
+    "type", "size", "rgba", "contype", "conaffinity", "condim", "friction", "mass", "density",
+    "material", "group", "priority", "solref", "solimp", "margin", "gap",
+)  # fmt: skip
+
+
+def weld_static_bodies(spec: mujoco.MjSpec, keep: set[str]) -> None:
+    """Move the geoms of jointless top-level bodies (the table) onto the world body.
+
+    The converter gives every body a rigid body and a fixed joint to the world; outside an
+    articulation such a joint exists only in the first env once Isaac Lab clones the scene, and
+    the other envs' objects fell through their tables. World geoms are static colliders in
+    every env."""
+    for body in list(spec.worldbody.bodies):
+        if body.name in keep or body.bodies or _subtree_has_joints(body):
+            continue
+        for geom in list(body.geoms):
+            pos, quat = np.zeros(3), np.zeros(4)
+            mujoco.mju_rotVecQuat(pos, np.asarray(geom.pos, float), np.asarray(body.quat, float))
+            mujoco.mju_mulQuat(quat, np.asarray(body.quat, float), np.asarray(geom.quat, float))
+            new = spec.worldbody.add_geom(name=f"{body.name}_{geom.name or 'geom'}")
+            for field in _GEOM_FIELDS:
+                setattr(new, field, getattr(geom, field))
+            new.pos = pos + np.asarray(body.pos, float)
+            new.quat = quat
+        spec.delete(body)
+
+
+def mjcf_for_usd(spec: mujoco.MjSpec, robot_roots: set[str]) -> str:
+    """The scene as one MJCF without actuators, sensors or cameras (Isaac Lab drives the
+    joints; the converter has no use for the others), static bodies welded to the world."""
+    for kind in (spec.actuators, spec.sensors, spec.cameras):
+        for item in list(kind):
+            spec.delete(item)
+    weld_static_bodies(spec, robot_roots)
+    return spec.to_xml()
+
+
+def scene_usd(spec: mujoco.MjSpec, robot_roots: set[str], cache: Path | None = None) -> SceneAssets:
+    """Convert (or find in the cache) the USD of a composed scene."""
+    robot, objects, fixtures = classify(spec, robot_roots)
+    xml = mjcf_for_usd(spec, robot_roots)
+    converter = metadata.version("mujoco-usd-converter")
+    key = hashlib.sha256(f"{BRIDGE_VERSION}\n{converter}\n{xml}".encode()).hexdigest()[:24]
+    folder = (cache or cache_root()) / "usd" / key
+    manifest = folder / "scene.json"
+    start = time.perf_counter()
+    converted = not manifest.exists()
+    if converted:
+        _convert(xml, folder)
+    usd = folder / json.loads(manifest.read_text())["usd"]
+    return SceneAssets(usd, robot, objects, fixtures, converted, time.perf_counter() - start)
+
+
+def _newton_gravcomp(path: Path) -> None:
+    """Newton reads a body's gravity compensation from ``mjc:gravcomp``; the converter writes
+    ``mjc:body:gravcomp``. Without it the arm sagged 1.5 cm under its servos."""
+    from pxr import Sdf, Usd
+
+    stage = Usd.Stage.Open(str(path))
+    for prim in stage.Traverse():
+        attr = prim.GetAttribute("mjc:body:gravcomp")
+        if attr and attr.HasAuthoredValue():
+            prim.CreateAttribute("mjc:gravcomp", Sdf.ValueTypeNames.Float).Set(float(attr.Get()))
+    stage.GetRootLayer().Save()
+
+
+def _convert(xml: str, folder: Path) -> None:
+    import mujoco_usd_converter
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        (tmp / "scene.xml").write_text(xml)
+        result = mujoco_usd_converter.Converter(layer_structure=False, scene=False).convert(
+            str(tmp / "scene.xml"), str(tmp)
+        )
+        usd = Path(str(result.path)).name
+        _newton_gravcomp(tmp / usd)
+        (tmp / "scene.json").write_text(json.dumps({"usd": usd, "source": "scene.xml"}))
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process converted the same scene first: keep theirs
+            if not (folder / "scene.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
