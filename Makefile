@@ -55,14 +55,14 @@ setup-gl: ## Install the GL libraries for cameras (apt-get, only those missing, 
 	else echo "note: cameras need $$missing: run 'sudo apt-get install -y $$missing'"; fi
 
 test: ## Fast test suite (what CI runs)
-	$(BIN)/python -m pytest -q -m "not slow and not slurm"
+	$(BIN)/python -m pytest -q -m "not slow and not slurm and not isaaclab"
 
 test-full: ## Every test except the SLURM ones, slow included
-	$(BIN)/python -m pytest -q -m "not slurm"
+	$(BIN)/python -m pytest -q -m "not slurm and not isaaclab"
 
 test-isaac: ## The Isaac Lab suite on the CPU (marker isaaclab; needs make setup-isaac)
 	@test -x $(ISAAC_BIN)/python || { echo "error: $(ISAAC_VENV) is missing: run make setup-isaac"; exit 1; }
-	ARENA_ISAACLAB_REQUIRED=1 $(ISAAC_BIN)/python -m pytest -q -m isaaclab
+	ARENA_ISAACLAB_REQUIRED=1 $(ISAAC_BIN)/python -m pytest -q tests/isaaclab
 
 test-slurm: ## Integration tests against a real single-node SLURM (root, Debian; installs it)
 	ARENA_SLURM_REQUIRED=1 $(BIN)/python -m pytest -q -m slurm

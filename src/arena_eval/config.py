@@ -27,7 +27,8 @@ class EnvConfig:
     name: str = MISSING
     control_hz: float = 50.0
     physics_hz: float = 500.0
-    task: dict[str, Any] = field(default_factory=dict)  # the task's own settings
+    # The task's own settings; for env=isaaclab_task, a registered Isaac Lab task's gym id.
+    task: Any = field(default_factory=dict)
 
 
 @dataclass
@@ -242,7 +243,10 @@ def validate(cfg: Any) -> JobSpec:
         distributed = bool(distributed.get("enabled"))
     return JobSpec(
         task=env["name"],
-        task_params=dict(env.get("task") or {}),
+        # env=isaaclab_task names a registered Isaac Lab task: env.task=<gym id>.
+        task_params=(
+            {"id": env["task"]} if isinstance(env.get("task"), str) else dict(env.get("task") or {})
+        ),
         control_hz=float(control_hz),
         physics_hz=float(physics_hz),
         embodiment=c["embodiment"]["name"],

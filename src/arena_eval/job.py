@@ -224,6 +224,11 @@ def _results(
             f"to {policy.spec.max_episode_steps} steps): use length=episodes, or "
             f"length.n >= {policy.spec.max_episode_steps}, to get metrics"
         )
+    if policy.spec.task_info.get("success_defined") is False:
+        notes.append(
+            f"{policy.spec.embodiment} has no success term: success_rate is not defined "
+            "(every termination counts as a failure)"
+        )
     timing = {
         "setup_s": setup_s,
         "rollout_s": out.wall_s,

@@ -13,6 +13,10 @@ def check_names(
 
     # Isaac Lab runs the same names through its adapter (envs/isaaclab), so one catalog serves.
     errors = []
+    if task == "isaaclab_task":  # any registered Isaac Lab task, its own robot and objects
+        if backend != "isaaclab":
+            errors.append("env=isaaclab_task runs registered Isaac Lab tasks: add sim=isaaclab")
+        return errors
     if task not in TASKS:
         errors.append(f"unknown env {task!r}; available: {', '.join(sorted(TASKS))}")
     if embodiment not in EMBODIMENTS:

@@ -46,16 +46,20 @@ class EpisodeBook:
         return [np.random.default_rng(int(s)) for s in self.episode_seed[env_ids]]
 
     def advance(
-        self, success: np.ndarray, failure: np.ndarray
+        self, success: np.ndarray, failure: np.ndarray, time_out: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Count one step of the active envs; return (was_active, success, failure,
-        terminated, truncated, done ids). Success wins over failure within a step."""
+        terminated, truncated, done ids). Success wins over failure within a step; an env
+        times out at the step limit, or where ``time_out`` says its simulator's clock did."""
         was_active = self.active.copy()
         self.steps[was_active] += 1
         success = success & was_active
         failure = failure & was_active & ~success
         terminated = success | failure
-        truncated = was_active & ~terminated & (self.steps >= self.max_episode_steps)
+        limit = self.steps >= self.max_episode_steps
+        if time_out is not None:
+            limit = limit | time_out
+        truncated = was_active & ~terminated & limit
         return (
             was_active,
             success,

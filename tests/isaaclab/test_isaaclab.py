@@ -1,0 +1,245 @@
+"""sim=isaaclab on the CPU: real Isaac Lab 3.0 (kit-less, Newton/MuJoCo-Warp), no mocks.
+
+Every test of this module runs in one pytest process, so they share one app, as the jobs of a
+multirun do; each job builds and clears its own simulation context.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arena_eval.config import ConfigError
+from arena_eval.config import compose as compose_config
+from arena_eval.envs.isaaclab.backend import EMBODIMENTS, TASKS
+from arena_eval.job import run_job
+
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+
+
+def cfg(*overrides: str):
+    return compose_config(["sim=isaaclab", "progress=false", *overrides])
+
+
+@pytest.mark.parametrize(
+    ("env", "embodiment"),
+    [("lift_object", "franka_ik"), ("open_microwave", "franka_ik")],
+)
+def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):
+    result = run_job(
+        cfg(
+            f"env={env}",
+            f"embodiment={embodiment}",
+            "policy=scripted",
+            "num_envs=10",
+            "length=episodes",
+            "length.n=10",
+        ),
+        tmp_path,
+        show=False,
+    )
+    m = result.metrics
+    assert m["num_episodes"] == 10
+    assert m["success_rate"] >= 0.9, m
+    results = result.results
+    assert results["job"]["backend"] == "isaaclab"
+    assert results["app"]["physics"] == "newton_mjwarp"
+    assert results["app"]["device"] == "cpu"
+    assert "isaaclab" in results["app"]["versions"]
+    setup = results["timing"]["setup"]
+    assert {"app_start_s", "usd_s", "scene_build_s", "first_step_s"} <= set(setup)
+    if env == "open_microwave":
+        assert results["metrics"]["success_rate"] == m["success_rate"]
+
+
+def test_zero_action_never_succeeds(tmp_path):
+    m = run_job(
+        cfg("env=open_microwave", "policy=zero_action", "num_envs=4", "length.n=4"),
+        tmp_path,
+        show=False,
+    ).metrics
+    assert m["num_episodes"] == 4
+    assert m["success_rate"] == 0.0
+    assert m["timeout_rate"] == 1.0
+
+
+def test_joint_space_franka_runs_the_expert_through_its_ik(tmp_path):
+    """franka_joint_pos: absolute joint targets, the expert through the IK twin on MuJoCo
+    only; here the joint layout and bounds must match MuJoCo's and hold the arm still."""
+    result = run_job(
+        cfg(
+            "env=lift_object",
+            "embodiment=franka_joint_pos",
+            "policy=zero_action",
+            "num_envs=2",
+            "length=steps",
+            "length.n=20",
+        ),
+        tmp_path,
+        show=False,
+    )
+    assert result.results["timing"]["env_steps"] == 40
+
+
+def test_exact_episode_counts_and_same_seed_same_metrics(tmp_path):
+    """7 episodes on 4 envs: exactly 7 recorded (no overshoot); a rerun gives the same ones."""
+    runs = []
+    for i in range(2):
+        out = tmp_path / str(i)
+        run_job(
+            cfg("env=lift_object", "policy=scripted", "num_envs=4", "length.n=7", "seed=3"),
+            out,
+            show=False,
+        )
+        runs.append((out / "episodes.csv").read_text())
+    lines = runs[0].strip().splitlines()
+    assert len(lines) == 1 + 7
+    indices = sorted(int(row.split(",")[0]) for row in lines[1:])
+    assert indices == list(range(7))
+    assert runs[0] == runs[1]
+
+
+def test_second_build_hits_the_usd_cache(tmp_path):
+    first = run_job(
+        cfg("env=lift_object", "num_envs=2", "length=steps", "length.n=2"),
+        tmp_path / "a",
+        show=False,
+    ).results
+    second = run_job(
+        cfg("env=lift_object", "num_envs=2", "length=steps", "length.n=2"),
+        tmp_path / "b",
+        show=False,
+    ).results
+    assert second["timing"]["setup"]["usd_converted"] is False
+    assert second["app"]["usd_cache_hits"] >= 1
+    assert second["app"]["pid"] == first["app"]["pid"] == os.getpid()
+    assert second["timing"]["setup"]["app_start_s"] == 0.0  # one app per process
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ("env=press_button",),  # reads a mocap body: not on Isaac Lab yet
+        ("embodiment=gr1_ik", "env=open_microwave"),
+        ("object_set=[cracker_box,sugar_box]",),
+    ],
+)
+def test_unsupported_combinations_refuse_clearly(overrides, tmp_path):
+    with pytest.raises(ConfigError, match="sim=isaaclab"):
+        run_job(cfg(*overrides, "num_envs=2", "length=steps", "length.n=2"), tmp_path, show=False)
+
+
+@pytest.mark.parametrize("embodiment", EMBODIMENTS)
+@pytest.mark.parametrize("env", TASKS)
+def test_every_compatible_combination_builds_resets_and_steps(env, embodiment, tmp_path):
+    result = run_job(
+        cfg(
+            f"env={env}",
+            f"embodiment={embodiment}",
+            "policy=random",
+            "num_envs=2",
+            "length=steps",
+            "length.n=5",
+        ),
+        tmp_path,
+        show=False,
+    )
+    assert result.status == "completed"
+    assert result.results["timing"]["env_steps"] == 10
+
+
+def test_multirun_runs_every_job_in_one_process_and_one_app(tmp_path):
+    """A real Hydra multirun: 4 jobs over 2 scenes, one pid, the app's job counter climbing."""
+    proc = subprocess.run(
+        [
+            str(BIN / "arena-eval"),
+            "-m",
+            "sim=isaaclab",
+            "env=lift_object,open_microwave",
+            "seed=0,1",
+            "policy=zero_action",
+            "num_envs=2",
+            "length=episodes",
+            "length.n=2",
+            "progress=false",
+            "name=isaac_multirun",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = [
+        json.loads(p.read_text())
+        for p in sorted(tmp_path.glob("outputs/isaac_multirun/multiruns/*/*/results.json"))
+    ]
+    assert len(results) == 4
+    assert len({r["app"]["pid"] for r in results}) == 1
+    assert sorted(r["app"]["jobs"] for r in results) == [1, 2, 3, 4]
+    assert all(r["metrics"]["num_episodes"] == 2 for r in results)
+    assert sum(r["timing"]["setup"]["app_start_s"] > 0 for r in results) == 1
+
+
+def _task_run(tmp_path, asset_root: Path, *overrides: str):
+    return subprocess.run(
+        [
+            str(BIN / "arena-eval"),
+            "sim=isaaclab",
+            "env=isaaclab_task",
+            "num_envs=4",
+            "progress=false",
+            "name=gym_task",
+            *overrides,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "ISAACSIM_ASSET_ROOT": str(asset_root)},
+    )
+
+
+def test_a_registered_isaaclab_task_runs_on_local_assets(tmp_path):
+    """Isaac Lab's own cartpole task, its USD written by the test under ISAACSIM_ASSET_ROOT."""
+    from tests.isaaclab.assets import write_cartpole_assets
+
+    write_cartpole_assets(tmp_path / "assets")
+    proc = _task_run(
+        tmp_path,
+        tmp_path / "assets",
+        "env.task=Isaac-Cartpole-Direct-v0",
+        "policy=random",
+        "length=episodes",
+        "length.n=6",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (path,) = tmp_path.glob("outputs/gym_task/runs/*/results.json")
+    results = json.loads(path.read_text())
+    assert results["metrics"]["num_episodes"] == 6
+    assert results["metrics"]["success_rate"] == 0.0
+    assert any("no success term" in note for note in results["notes"])
+    episodes = (path.parent / "episodes.csv").read_text().strip().splitlines()
+    assert len(episodes) == 1 + 6
+    assert {row.split(",")[6] for row in episodes[1:]} <= {"failure", "timeout"}
+
+
+def test_a_missing_task_asset_fails_fast_with_its_path(tmp_path):
+    proc = _task_run(
+        tmp_path,
+        tmp_path / "empty",
+        "env.task=Isaac-Cartpole-Direct",
+        "policy=zero_action",
+        "length=steps",
+        "length.n=2",
+    )
+    assert proc.returncode != 0
+    assert "cartpole.usd" in proc.stderr + proc.stdout
+    assert str(tmp_path / "empty") in proc.stderr + proc.stdout
