@@ -130,9 +130,7 @@ def main() -> None:
     first = [args.envs[0]]
     if not args.skip_cold:
         with tempfile.TemporaryDirectory() as cold:
-            report["isaaclab_cold"] = run_worker(
-                "isaaclab", first, 4, 1, {"WARP_CACHE_PATH": cold}
-            )
+            report["isaaclab_cold"] = run_worker("isaaclab", first, 4, 1, {"WARP_CACHE_PATH": cold})
     report["isaaclab_warm"] = run_worker("isaaclab", first, 4, 1)
     report["multirun"] = {sim: multirun_overhead(sim) for sim in VENVS}
     args.out.parent.mkdir(parents=True, exist_ok=True)
