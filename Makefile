@@ -62,7 +62,7 @@ test-full: ## Every test except the SLURM ones, slow included
 
 test-isaac: ## The Isaac Lab suite on the CPU (marker isaaclab; needs make setup-isaac)
 	@test -x $(ISAAC_BIN)/python || { echo "error: $(ISAAC_VENV) is missing: run make setup-isaac"; exit 1; }
-	ARENA_ISAACLAB_REQUIRED=1 $(ISAAC_BIN)/python -m pytest -q tests/isaaclab
+	ARENA_ISAACLAB_REQUIRED=1 $(ISAAC_BIN)/python -m pytest -q tests/isaac_lab
 
 test-slurm: ## Integration tests against a real single-node SLURM (root, Debian; installs it)
 	ARENA_SLURM_REQUIRED=1 $(BIN)/python -m pytest -q -m slurm

@@ -7,7 +7,8 @@ loop, no policy cost). Each backend runs in its own venv (MuJoCo 4 in .venv, Isa
 .venv-isaac) as a worker subprocess; figures are medians of ``--repeats`` timed blocks after a
 warm-up block. Also measured: time to the first step with a cold Warp kernel cache (an empty
 WARP_CACHE_PATH) and a warm one, and the per-job overhead of a 5-job multirun (one process,
-one app). Writes a JSON report and prints a table.
+one app) and RSS over 20 sequential jobs of two scene kinds. Writes a JSON report and prints
+a table.
 """
 
 from __future__ import annotations
@@ -109,6 +110,34 @@ def multirun_overhead(sim: str, jobs: int = 5) -> dict:
     }
 
 
+def rss_over_jobs(sim: str, jobs: int = 20) -> dict:
+    """RSS after each of ``jobs`` sequential jobs in one process, alternating two scene kinds
+    (lift_object, open_microwave); growth is measured from the first job of each kind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = ",".join(map(str, range(jobs // 2)))
+        args = [str(VENVS[sim] / "bin" / "arena-eval"), "-m", f"sim={sim}"]
+        args += ["env=lift_object,open_microwave", "embodiment=franka_joint_pos"]
+        args += ["policy=zero_action", f"seed={seeds}", "num_envs=16", "length=steps"]
+        args += ["length.n=10", "progress=false", "name=rss"]
+        proc = subprocess.run(args, cwd=tmp, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{sim} rss multirun failed:\n{proc.stderr[-3000:]}")
+        results = [
+            json.loads(p.read_text())
+            for p in Path(tmp).glob("outputs/rss/multiruns/*/*/results.json")
+        ]
+    results.sort(key=lambda r: r["app"]["jobs"])
+    rss = [r["app"]["rss_mb"] for r in results]
+    baseline = max(rss[:2])  # after the first job of each scene kind
+    return {
+        "jobs": len(rss),
+        "rss_mb": rss,
+        "baseline_mb": baseline,
+        "last_mb": rss[-1],
+        "max_growth_pct": 100 * (max(rss[2:]) - baseline) / baseline,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", choices=sorted(VENVS))
@@ -133,6 +162,7 @@ def main() -> None:
             report["isaaclab_cold"] = run_worker("isaaclab", first, 4, 1, {"WARP_CACHE_PATH": cold})
     report["isaaclab_warm"] = run_worker("isaaclab", first, 4, 1)
     report["multirun"] = {sim: multirun_overhead(sim) for sim in VENVS}
+    report["rss_20_jobs"] = {sim: rss_over_jobs(sim) for sim in VENVS}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
 
@@ -154,6 +184,11 @@ def main() -> None:
             f"multirun {sim}: {r['jobs']} jobs in {r['wall_s']:.1f} s; setup first job "
             f"{r['first_job_setup_s']:.2f} s, later jobs {r['later_job_setup_s_median']:.2f} s; "
             f"rss {r['rss_mb'][0]:.0f} -> {r['rss_mb'][-1]:.0f} MB"
+        )
+    for sim, r in report["rss_20_jobs"].items():
+        print(
+            f"rss over {r['jobs']} jobs {sim}: {r['baseline_mb']:.0f} MB after the first of each "
+            f"scene -> {r['last_mb']:.0f} MB last, max growth {r['max_growth_pct']:+.1f} %"
         )
     print(f"report: {args.out}")
 

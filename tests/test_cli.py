@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,7 +88,8 @@ def test_bad_input_fails_clearly(tmp_path: Path, override: str, expected: str) -
 def test_help_cfg_and_version(tmp_path: Path) -> None:
     help_text = cli("--help", cwd=tmp_path).stdout
     assert (
-        "env: fridge, kitchen_pick_and_place, lift_object, microwave, open_microwave" in help_text
+        "env: fridge, isaaclab_task, kitchen_pick_and_place, lift_object, microwave, open_microwave"
+        in help_text
     )
     assert "object: alphabet_soup_can, bbq_sauce_bottle, cracker_box" in help_text
     job = cli("--cfg", "job", "policy=scripted", cwd=tmp_path).stdout
@@ -95,3 +97,18 @@ def test_help_cfg_and_version(tmp_path: Path) -> None:
     assert "Hydra" in cli("--info", cwd=tmp_path).stdout
     assert cli("--version", cwd=tmp_path).stdout.startswith("arena-eval ")
     assert not (tmp_path / "outputs").exists()  # inspecting runs nothing
+
+
+def test_isaaclab_outside_its_venv_says_how_to_get_it() -> None:
+    """In the main venv (no Isaac Lab), sim=isaaclab fails at once with the setup command."""
+    import importlib.util
+
+    if importlib.util.find_spec("isaaclab") is not None:
+        pytest.skip("Isaac Lab is installed in this venv")
+    proc = subprocess.run(
+        [sys.executable, "-m", "arena_eval", "sim=isaaclab", "length=steps", "length.n=1",
+         "progress=false", "hydra.run.dir=/tmp/arena-isaac-refusal"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "make setup-isaac" in proc.stdout + proc.stderr

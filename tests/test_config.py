@@ -14,6 +14,8 @@ from tests.conftest import compose_config
 GROUPS = ["env", "embodiment", "object", "policy", "length", "sim"]
 # env options that are the reference's names for one of ours (a defaults-only config file).
 ENV_ALIASES = {"microwave": "open_microwave", "put_item_in_fridge_and_close_door": "fridge"}
+# options that only validate with another choice (registered Isaac Lab tasks need its backend)
+NEEDS = {"env=isaaclab_task": ["sim=isaaclab"]}
 
 
 def options(group: str) -> list[str]:
@@ -24,7 +26,8 @@ def options(group: str) -> list[str]:
     ("group", "option"), [(g, o) for g in GROUPS for o in options(g)], ids=lambda x: str(x)
 )
 def test_every_option_composes_and_validates(group: str, option: str) -> None:
-    job = validate(compose_config([f"{group}={option}"]))
+    extra = NEEDS.get(f"{group}={option}", [])
+    job = validate(compose_config([f"{group}={option}", *extra]))
     assert job.num_envs == 8
     if group == "env":
         assert job.task == ENV_ALIASES.get(option, option)
@@ -126,3 +129,12 @@ def test_validation_imports_no_simulator() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "unknown object(s) 'nope'" in out.stdout
     assert out.stdout.strip().endswith("False False")
+
+
+def test_isaaclab_task_needs_the_isaaclab_backend() -> None:
+    with pytest.raises(ConfigError, match="add sim=isaaclab"):
+        validate(compose_config(["env=isaaclab_task"]))
+    job = validate(
+        compose_config(["env=isaaclab_task", "sim=isaaclab", "env.task=Isaac-Ant-Direct"])
+    )
+    assert job.task_params == {"id": "Isaac-Ant-Direct"}

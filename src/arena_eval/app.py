@@ -1,12 +1,14 @@
 """SimApp: the persistent simulator app of this process, created once and reused by every job.
 
-On MuJoCo it caches compiled models per (env, embodiment, object); on Isaac Lab it would hold
-the one Isaac Sim app a process may start. Jobs create and close envs; the app stays.
+On MuJoCo it caches compiled models per (env, embodiment, object); on Isaac Lab it holds the
+one Isaac Lab app a process may start (kit-less Newton, or Isaac Sim's Kit for PhysX). Jobs
+create and close envs; the app stays.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any, ClassVar
 
 from arena_eval.config import JobSpec
@@ -27,6 +29,7 @@ class SimApp:
     def __init__(self, backend_name: str, nthread: int, params: dict[str, Any]) -> None:
         self.backend_name = backend_name
         self.pid = os.getpid()
+        self.id = uuid.uuid4().hex[:12]  # this app's identity: the same for every job it runs
         self.jobs = 0
         if backend_name == "mujoco":
             from arena_eval.envs.mujoco.backend import MujocoBackend
@@ -65,6 +68,7 @@ class SimApp:
         return {
             "backend": self.backend_name,
             "pid": self.pid,
+            "app_id": self.id,
             "jobs": self.jobs,
             "rss_mb": rss_mb(),
             **getattr(self.backend, "stats", {}),

@@ -16,6 +16,8 @@ import time
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+
 from arena_eval.config import ConfigError, JobSpec
 
 PHYSICS = ("newton_mjwarp", "physx")
@@ -26,8 +28,8 @@ EMBODIMENTS = ("franka_ik", "franka_joint_pos")
 _VERSIONS = ("isaaclab", "newton", "mujoco-warp", "warp-lang", "mujoco", "mujoco-usd-converter")
 
 
-class IsaacLabUnavailable(RuntimeError):
-    pass
+class IsaacLabUnavailable(ConfigError):
+    """Isaac Lab (or, for PhysX, Isaac Sim) cannot run here; the message says what to do."""
 
 
 def compatible(task: str, embodiment: str) -> bool:
@@ -74,12 +76,21 @@ class IsaacLabBackend:
         os.environ.setdefault("WARP_CACHE_PATH", str(_warp_cache()))
         start = time.perf_counter()
         self._stack = contextlib.ExitStack()
-        physics_cfg = self._physics_cfg()
-        self.physics_cfg = self._stack.enter_context(
-            launch_simulation(
-                cfg=physics_cfg, launcher_args={"device": self.device, "headless": True}
+        try:
+            physics_cfg = self._physics_cfg()
+            self.physics_cfg = self._stack.enter_context(
+                launch_simulation(
+                    cfg=physics_cfg, launcher_args={"device": self.device, "headless": True}
+                )
             )
-        )
+        except (ImportError, RuntimeError, SystemExit) as err:  # Kit exits if it is missing
+            if self.physics != "physx":
+                raise
+            raise IsaacLabUnavailable(
+                "sim.params.physics=physx runs Isaac Sim's PhysX through Kit, which could not "
+                f"start here ({type(err).__name__}: {err}). Install Isaac Sim on a GPU machine, "
+                "or use the kit-less sim.params.physics=newton_mjwarp."
+            ) from None
         self.stats: dict[str, Any] = {
             "physics": self.physics,
             "device": self.device,
@@ -121,11 +132,6 @@ class IsaacLabBackend:
                 f"{{{', '.join(EMBODIMENTS)}}} so far; {job.task} with {job.embodiment} runs on "
                 "sim=mujoco"
             )
-        if len(set(job.objects)) > 1:
-            raise ConfigError(
-                "object_set on sim=isaaclab is not supported yet (one scene USD per job): run "
-                "one job per object, e.g. a multirun over object=a,b,c"
-            )
         if job.enable_cameras:
             raise ConfigError("enable_cameras/record_video are not supported on sim=isaaclab yet")
         task = make_task(job)
@@ -158,15 +164,22 @@ class IsaacLabBackend:
         from isaaclab.scene import InteractiveScene, InteractiveSceneCfg
 
         from arena_eval.envs.isaaclab import franka as isaac_franka
-        from arena_eval.envs.isaaclab.env import IsaacLabEnv
+        from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
         from arena_eval.envs.isaaclab.state import StateView
         from arena_eval.envs.isaaclab.usd import scene_usd
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
 
         physics_hz = float(self.physics_hz or job.physics_hz)
-        obj = get_object(job.objects[0])
-        world = compose_spec(task, embodiment, obj, physics_hz)
+        names = list(dict.fromkeys(job.objects))
+        objs = [get_object(name) for name in names]
+        world = compose_spec(task, embodiment, objs[0], physics_hz)
+        bodies = ["object"]  # the body of each object of the set in the scene
+        for k, obj in enumerate(objs if len(objs) > 1 else ()):
+            _add_parking(world, k)
+            if k:
+                bodies.append(f"object_{k}")
+                task.add_object(world, obj, name=bodies[k], pos=(*_parking(k), obj.height / 2))
         model = world.compile()  # the qpos/qvel layout the task code reads
         roots = _robot_roots(embodiment)
         assets = scene_usd(world, roots)
@@ -217,15 +230,23 @@ class IsaacLabBackend:
         scene = InteractiveScene(cfg)
         self._sim.reset()
         origins = scene.env_origins.detach().cpu().numpy()
-        objects = {
-            _free_joint(model, name): scene[f"object_{i}"] for i, name in enumerate(assets.objects)
-        }
+        rigid = {name: scene[f"object_{i}"] for i, name in enumerate(assets.objects)}
         fixtures = [scene[f"fixture_{i}"] for i in range(len(assets.fixtures))]
-        view = StateView(model, origins, job.control_hz, objects, fixtures, self.device)
+        joint = _free_joint(model, "object")  # the coordinates the task reads
+        env_objects = np.array(job.objects)
+        groups = []
+        for k, (name, obj) in enumerate(zip(names, objs, strict=True)):
+            env_ids = np.flatnonzero(env_objects == name)
+            view = StateView(
+                model, origins, job.control_hz, {joint: rigid[bodies[k]]}, fixtures,
+                self.device, env_ids,
+            )  # fmt: skip
+            groups.append(Group(name, env_ids, view, task.bind(model, view, obj)))
+            parked = np.flatnonzero(env_objects != name)
+            _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)
         robot = isaac_franka.IsaacFranka(embodiment, scene["robot"], origins, self.device)
-        task_state = task.bind(model, view, obj)
         decimation = max(1, round(physics_hz / job.control_hz))
-        env = IsaacLabEnv(spec, self._sim, scene, robot, task_state, obj.name, decimation, rank)
+        env = IsaacLabEnv(spec, self._sim, scene, robot, groups, decimation, rank)
         env.on_close = self._clear
         return env
 
@@ -260,6 +281,45 @@ def _robot_roots(embodiment) -> set[str]:
     world.compiler.degree = False
     embodiment.attach(world)
     return {b.name for b in world.worldbody.bodies}
+
+
+# Object sets: every env holds every object of the set; the ones it does not use rest on small
+# plates behind the robot, out of its reach (1.1 m and more from its base) and of the table.
+PARK_X, PARK_ROW, PARK_PITCH = -1.1, 5, 0.3
+
+
+def _parking(k: int) -> tuple[float, float]:
+    return PARK_X - PARK_PITCH * (k // PARK_ROW), PARK_PITCH * (k % PARK_ROW - 2)
+
+
+def _add_parking(world, k: int) -> None:
+    import mujoco
+
+    from arena_eval.envs.mujoco.tasks.base import WORLD_CONAFFINITY, WORLD_CONTYPE
+
+    plate = world.worldbody.add_geom(
+        name=f"parking_{k}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.12, 0.12, 0.01]
+    )
+    plate.pos = [*_parking(k), -0.01]
+    plate.contype, plate.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
+
+
+def _park(asset, env_ids: np.ndarray, pos: tuple, origins: np.ndarray, device: str) -> None:
+    """Put an object's copies in ``env_ids`` (the envs of other objects) at rest on its plate."""
+    import torch
+
+    if not env_ids.size:
+        return
+    pose = np.zeros((env_ids.size, 7))
+    pose[:, :3] = origins[env_ids] + np.asarray(pos) + [0.0, 0.0, 1e-3]
+    pose[:, 6] = 1.0  # (x, y, z, w)
+    ids = torch.as_tensor(env_ids, dtype=torch.long, device=device)
+    asset.write_root_pose_to_sim_index(
+        root_pose=torch.as_tensor(pose, dtype=torch.float32, device=device), env_ids=ids
+    )
+    asset.write_root_velocity_to_sim_index(
+        root_velocity=torch.zeros((env_ids.size, 6), device=device), env_ids=ids
+    )
 
 
 def _free_joint(model, body_name: str) -> str:

@@ -3,12 +3,15 @@
 The same task code as on MuJoCo (resets, terms, subtasks, object/door moved) runs on a
 :class:`StateView`; the same :class:`EpisodeBook` counts episodes. Every env steps every
 control step (Isaac Lab steps the whole world); envs whose episode no longer counts hold
-still and report nothing.
+still and report nothing. An object set is one scene with every object of the set in every
+env: each env's own object is on the table, the others wait on a parking shelf out of reach,
+and the envs of one object form a group with its own view and task state (as MuJoCo's groups).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +21,21 @@ from arena_eval.envs.isaaclab.franka import IsaacFranka
 from arena_eval.envs.isaaclab.state import StateView
 
 
+@dataclass
+class Group:
+    """The envs of one object: their rows of every env-wide array, a view, the task's state."""
+
+    obj: str
+    env_ids: np.ndarray
+    view: StateView
+    task: object  # TaskState over ``view``
+
+    def __post_init__(self) -> None:
+        n = len(self.env_ids)
+        in_order = bool(n) and np.array_equal(self.env_ids, np.arange(n))
+        self.index = slice(0, n) if in_order else self.env_ids
+
+
 class IsaacLabEnv:
     def __init__(
         self,
@@ -25,8 +43,7 @@ class IsaacLabEnv:
         sim,
         scene,
         robot: IsaacFranka,
-        task_state,
-        obj_name: str,
+        groups: list[Group],
         decimation: int,
         rank: int = 0,
     ) -> None:
@@ -34,9 +51,7 @@ class IsaacLabEnv:
         self.sim = sim
         self.scene = scene
         self.robot = robot
-        self.task = task_state
-        self.view: StateView = task_state.sims
-        self.obj_name = obj_name
+        self.groups = groups
         self.decimation = decimation
         self.dt = sim.get_physics_dt()
         n = spec.num_envs
@@ -57,17 +72,24 @@ class IsaacLabEnv:
 
     def _start(self, env_ids: np.ndarray) -> np.ndarray:
         started = self.book.start(env_ids)
-        if started.size:
-            self.robot.reset(started)
-            self.view.pull()
-            self.task.reset(started, self.book.rngs(started))
-            self.view.push(started)
-            # Kinematics of the written state, as MuJoCo's forward() gives them.
-            self.sim.forward()
-            self.scene.update(0.0)
-            self.view.pull()
-            self.robot.after_reset(started)
-            self.task.after_reset(started)
+        if not started.size:
+            return started
+        self.robot.reset(started)
+        resets = []
+        for group in self.groups:
+            rows = np.flatnonzero(np.isin(group.env_ids, started))
+            if rows.size:
+                group.view.pull()
+                group.task.reset(rows, self.book.rngs(group.env_ids[rows]))
+                group.view.push(rows)
+                resets.append((group, rows))
+        # Kinematics of the written state, as MuJoCo's forward() gives them.
+        self.sim.forward()
+        self.scene.update(0.0)
+        self.robot.after_reset(started)
+        for group, rows in resets:
+            group.view.pull()
+            group.task.after_reset(rows)
         return started
 
     # -- stepping ------------------------------------------------------------------------
@@ -78,11 +100,15 @@ class IsaacLabEnv:
             self.scene.write_data_to_sim()
             self.sim.step(render=False)
             self.scene.update(self.dt)
-        self.view.pull()
+        n = self.spec.num_envs
+        success = np.zeros(n, dtype=bool)
+        failure = np.zeros(n, dtype=bool)
+        for group in self.groups:
+            group.view.pull()
+            success[group.index], failure[group.index] = group.task.update()
         if self.first_step_s is None:
             self.first_step_s = time.perf_counter() - start
             self.setup_timing["first_step_s"] = self.first_step_s
-        success, failure = self.task.update()
         was_active, success, failure, terminated, truncated, done = self.book.advance(
             success, failure
         )
@@ -101,24 +127,30 @@ class IsaacLabEnv:
         )
 
     def _episode(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
-        task = self.task
-        return self.book.record(
-            env_id,
-            success,
-            failure,
-            self.obj_name,
-            bool(task.moved[env_id]),
-            task.door_moved(env_id),
-            {k: bool(v[env_id]) for k, v in task.subtasks.items()},
-        )
+        for group in self.groups:
+            rows = np.flatnonzero(group.env_ids == env_id)
+            if rows.size:
+                row, task = int(rows[0]), group.task
+                return self.book.record(
+                    env_id,
+                    success,
+                    failure,
+                    group.obj,
+                    bool(task.moved[row]),
+                    task.door_moved(row),
+                    {k: bool(v[row]) for k, v in task.subtasks.items()},
+                )
+        raise KeyError(env_id)
 
     def _observe(self) -> None:
         self.robot.observe(self.obs)
-        self.task.observe(self.obs, slice(None))
+        for group in self.groups:
+            group.task.observe(self.obs, group.index)
 
     def close(self) -> None:
         self.obs.clear()
-        self.scene = self.robot = self.task = self.view = self.sim = None
+        self.groups.clear()
+        self.scene = self.robot = self.sim = None
         if self.on_close is not None:
             self.on_close()
             self.on_close = None

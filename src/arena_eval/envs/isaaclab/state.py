@@ -53,11 +53,13 @@ class StateView:
         objects: dict,  # MJCF free-joint name -> RigidObject
         articulations: list,  # Articulation assets whose joints are MJCF joints by name
         device: str,
+        env_ids: np.ndarray | None = None,  # the envs this view's rows are (default: all)
     ) -> None:
         self.model = model
-        self.nsim = len(origins)  # every env of the scene, in env-id order
+        self.env_ids = np.arange(len(origins)) if env_ids is None else np.asarray(env_ids)
+        self.nsim = len(self.env_ids)
         self.control_hz = control_hz
-        self.origins = origins.astype(np.float64)
+        self.origins = origins[self.env_ids].astype(np.float64)
         self.device = device
         self.qpos = np.tile(model.qpos0, (self.nsim, 1))
         self.qvel = np.zeros((self.nsim, model.nv))
@@ -81,21 +83,22 @@ class StateView:
 
     def pull(self) -> None:
         """Read every mirrored coordinate from the simulation."""
+        e = self.env_ids
         for asset, q, v in self.free:
             data = asset.data
-            quat = wxyz(_np(data.root_quat_w))
-            self.qpos[:, q : q + 3] = _np(data.root_pos_w) - self.origins
+            quat = wxyz(_np(data.root_quat_w)[e])
+            self.qpos[:, q : q + 3] = _np(data.root_pos_w)[e] - self.origins
             self.qpos[:, q + 3 : q + 7] = quat
-            self.qvel[:, v : v + 3] = _np(data.root_lin_vel_w)
+            self.qvel[:, v : v + 3] = _np(data.root_lin_vel_w)[e]
             # MuJoCo's free joint keeps angular velocity in the body frame.
-            self.qvel[:, v + 3 : v + 6] = rotate_inverse(quat, _np(data.root_ang_vel_w))
+            self.qvel[:, v + 3 : v + 6] = rotate_inverse(quat, _np(data.root_ang_vel_w)[e])
         for asset, ids, qadr, vadr in self.hinges:
-            self.qpos[:, qadr] = _np(asset.data.joint_pos)[:, ids]
-            self.qvel[:, vadr] = _np(asset.data.joint_vel)[:, ids]
+            self.qpos[:, qadr] = _np(asset.data.joint_pos)[np.ix_(e, ids)]
+            self.qvel[:, vadr] = _np(asset.data.joint_vel)[np.ix_(e, ids)]
 
     def push(self, rows: np.ndarray) -> None:
-        """Write the mirrored coordinates of ``rows`` (env ids) into the simulation."""
-        env_ids = torch.as_tensor(rows, dtype=torch.long, device=self.device)
+        """Write the mirrored coordinates of ``rows`` (this view's rows) into the simulation."""
+        env_ids = torch.as_tensor(self.env_ids[rows], dtype=torch.long, device=self.device)
         for asset, q, v in self.free:
             quat = self.qpos[rows, q + 3 : q + 7]
             pose = np.concatenate([self.qpos[rows, q : q + 3] + self.origins[rows], xyzw(quat)], 1)

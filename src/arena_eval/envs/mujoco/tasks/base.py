@@ -48,16 +48,20 @@ class Task:
         geom.contype, geom.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
 
     @staticmethod
-    def add_object(world: mujoco.MjSpec, obj: ObjectSpec) -> None:
-        body = world.worldbody.add_body(name="object", pos=[0.5, 0, obj.height / 2])
-        body.add_freejoint(name="object_joint")
+    def add_object(
+        world: mujoco.MjSpec, obj: ObjectSpec, name: str = "object", pos: tuple | None = None
+    ) -> None:
+        """The task's free object (``name`` and ``pos`` for extra, parked copies elsewhere)."""
+        pos = [0.5, 0, obj.height / 2] if pos is None else list(pos)
+        body = world.worldbody.add_body(name=name, pos=pos)
+        body.add_freejoint(name=f"{name}_joint")
         if obj.shape == "cylinder":
             size = [obj.size[0] / 2, obj.size[2] / 2, 0]
             kind = mujoco.mjtGeom.mjGEOM_CYLINDER
         else:
             size = [s / 2 for s in obj.size]
             kind = mujoco.mjtGeom.mjGEOM_BOX
-        geom = body.add_geom(name="object_geom", type=kind, size=size, mass=obj.mass)
+        geom = body.add_geom(name=f"{name}_geom", type=kind, size=size, mass=obj.mass)
         geom.rgba = list(obj.rgba)
         geom.friction = [1.0, 0.01, 0.001]
         geom.condim = 4

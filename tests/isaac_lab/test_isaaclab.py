@@ -12,11 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from arena_eval.config import ConfigError
+from arena_eval.app import SimApp
+from arena_eval.config import ConfigError, validate
 from arena_eval.config import compose as compose_config
+from arena_eval.envs.base import EpisodeSource
 from arena_eval.envs.isaaclab.backend import EMBODIMENTS, TASKS
+from arena_eval.envs.mujoco.objects import OBJECTS, get_object
 from arena_eval.job import run_job
 
 ROOT = Path(__file__).parents[2]
@@ -127,7 +131,7 @@ def test_second_build_hits_the_usd_cache(tmp_path):
     [
         ("env=press_button",),  # reads a mocap body: not on Isaac Lab yet
         ("embodiment=gr1_ik", "env=open_microwave"),
-        ("object_set=[cracker_box,sugar_box]",),
+        ("enable_cameras=true",),
     ],
 )
 def test_unsupported_combinations_refuse_clearly(overrides, tmp_path):
@@ -135,23 +139,65 @@ def test_unsupported_combinations_refuse_clearly(overrides, tmp_path):
         run_job(cfg(*overrides, "num_envs=2", "length=steps", "length.n=2"), tmp_path, show=False)
 
 
-@pytest.mark.parametrize("embodiment", EMBODIMENTS)
-@pytest.mark.parametrize("env", TASKS)
-def test_every_compatible_combination_builds_resets_and_steps(env, embodiment, tmp_path):
+def test_object_set_runs_in_one_scene_with_a_per_object_breakdown(tmp_path):
+    """Env i gets object i mod 3; the other objects wait parked in every env."""
     result = run_job(
         cfg(
-            f"env={env}",
-            f"embodiment={embodiment}",
-            "policy=random",
-            "num_envs=2",
-            "length=steps",
-            "length.n=5",
+            "env=lift_object",
+            "object_set=[cracker_box,sugar_box,tomato_soup_can]",
+            "policy=scripted",
+            "num_envs=6",
+            "length.n=9",
         ),
         tmp_path,
         show=False,
     )
-    assert result.status == "completed"
-    assert result.results["timing"]["env_steps"] == 10
+    m = result.metrics
+    assert m["num_episodes"] == 9
+    assert set(m["per_object"]) == {"cracker_box", "sugar_box", "tomato_soup_can"}
+    # Episodes go to whichever env finishes first, so the split need not be even.
+    assert sum(v["num_episodes"] for v in m["per_object"].values()) == 9
+    assert all(v["num_episodes"] >= 1 for v in m["per_object"].values())
+    assert m["success_rate"] >= 0.8, m
+    rows = (tmp_path / "episodes.csv").read_text().strip().splitlines()[1:]
+    names = ["cracker_box", "sugar_box", "tomato_soup_can"]
+    for row in rows:
+        fields = row.split(",")
+        assert fields[3] == names[int(fields[1]) % 3]  # env i's object is i mod 3
+
+
+# Like the MuJoCo catalog test: every compatible task with every object (on franka_ik) and
+# with every compatible embodiment (on cracker_box).
+CASES = sorted(
+    {(t, "franka_ik", o) for t in TASKS for o in OBJECTS}
+    | {(t, e, "cracker_box") for t in TASKS for e in EMBODIMENTS}
+)
+
+
+@pytest.mark.parametrize(("env", "embodiment", "obj"), CASES, ids=lambda x: x)
+def test_every_compatible_combination_builds_resets_and_steps(env, embodiment, obj):
+    job = validate(cfg(f"env={env}", f"embodiment={embodiment}", f"object={obj}", "num_envs=2"))
+    environment = SimApp.get(job).make_env(job)
+    try:
+        spec = environment.spec
+        obs = environment.reset(EpisodeSource(0, None))
+        assert set(obs) == set(spec.observations)
+        for key, array_spec in spec.observations.items():
+            assert obs[key].shape == (2, *array_spec.shape), key
+            assert obs[key].dtype == np.dtype(array_spec.dtype), key
+        # The reset put the object where the task's reset distribution says, on the table.
+        size = get_object(obj).size
+        assert np.allclose(obs["object_size"], size)
+        assert np.all(np.abs(obs["object_pos"][:, 2] - obs["object_size"][:, 2] / 2) < 0.01)
+        rng = np.random.default_rng(0)
+        low, high = np.array(spec.action_low), np.array(spec.action_high)
+        for _ in range(10):
+            result = environment.step(rng.uniform(low, high, size=(2, spec.action_dim)))
+            for key, value in result.obs.items():
+                assert np.isfinite(value).all(), key
+        assert result.stepped == 2
+    finally:
+        environment.close()
 
 
 def test_multirun_runs_every_job_in_one_process_and_one_app(tmp_path):
@@ -183,6 +229,7 @@ def test_multirun_runs_every_job_in_one_process_and_one_app(tmp_path):
     ]
     assert len(results) == 4
     assert len({r["app"]["pid"] for r in results}) == 1
+    assert len({r["app"]["app_id"] for r in results}) == 1
     assert sorted(r["app"]["jobs"] for r in results) == [1, 2, 3, 4]
     assert all(r["metrics"]["num_episodes"] == 2 for r in results)
     assert sum(r["timing"]["setup"]["app_start_s"] > 0 for r in results) == 1
@@ -209,7 +256,7 @@ def _task_run(tmp_path, asset_root: Path, *overrides: str):
 
 def test_a_registered_isaaclab_task_runs_on_local_assets(tmp_path):
     """Isaac Lab's own cartpole task, its USD written by the test under ISAACSIM_ASSET_ROOT."""
-    from tests.isaaclab.assets import write_cartpole_assets
+    from tests.isaac_lab.assets import write_cartpole_assets
 
     write_cartpole_assets(tmp_path / "assets")
     proc = _task_run(
@@ -243,3 +290,14 @@ def test_a_missing_task_asset_fails_fast_with_its_path(tmp_path):
     assert proc.returncode != 0
     assert "cartpole.usd" in proc.stderr + proc.stdout
     assert str(tmp_path / "empty") in proc.stderr + proc.stdout
+
+
+def test_physx_without_isaac_sim_says_what_to_do(tmp_path):
+    proc = subprocess.run(
+        [str(BIN / "arena-eval"), "sim=isaaclab", "sim.params.physics=physx", "num_envs=2",
+         "length=steps", "length.n=2", "progress=false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "newton_mjwarp" in proc.stdout + proc.stderr
