@@ -140,7 +140,8 @@ def test_reference_example_runs(tmp_path: Path) -> None:
     first, second, microwave, fridge = results(folder)
     assert first["status"] == "completed" and first["metrics"]["num_episodes"] == 8
     assert second["status"] == "failed"
-    assert "missing package 'isaaclab_arena_gr00t'" in second["error"]
+    assert "runs the GR00T model inside the reference's process" in second["error"]
+    assert "Gr00tRemoteClosedloopPolicy" in second["error"]
     # The reference's GR1 jobs (gr1_joint) with the scripted expert, planning through the IK.
     for gr1 in (microwave, fridge):
         assert gr1["status"] == "completed" and gr1["job"]["embodiment"] == "gr1_joint"
@@ -196,3 +197,37 @@ def test_batch_is_one_process_with_per_job_errors(tmp_path: Path, make_cfg) -> N
     ran = [r for r in out if r["status"] == "completed"]
     assert len({r["app"]["pid"] for r in ran}) == 1
     assert_same_as_single_runs(ran, make_cfg, tmp_path)
+
+
+def test_the_reference_remote_gr00t_job_becomes_policy_gr00t(tmp_path: Path) -> None:
+    """Its config YAML's fields that apply are read; the rest is reported, not dropped."""
+    config = tmp_path / "gr00t.yaml"
+    config.write_text(
+        "model_path: /models/gr1\naction_horizon: 16\naction_chunk_length: 8\n"
+        "target_image_size: [224, 224, 3]\nlanguage_instruction: open the microwave\n"
+        "embodiment_tag: gr1\n"
+    )
+    path = tmp_path / "jobs.json"
+    remote = (
+        "isaaclab_arena_gr00t.policy.gr00t_remote_closedloop_policy.Gr00tRemoteClosedloopPolicy"
+    )
+    entry = job(
+        arena_env_args={"environment": "gr1_open_microwave", "object": "cracker_box"},
+        policy_type=remote,
+        policy_config_dict={"policy_config_yaml_path": str(config), "remote_host": "gpu-box",
+                            "remote_port": 5556},
+    )  # fmt: skip
+    path.write_text(json.dumps({"jobs": [entry]}))
+    (translated,) = load_jobs(path, None)
+    assert translated.error is None
+    assert translated.policy == {
+        "name": "gr00t",
+        "action_chunk_length": 8,
+        "image_size": [224, 224],
+        "instruction": "open the microwave",
+        "host": "gpu-box",
+        "port": 5556,
+    }
+    assert {"policy=gr00t", "embodiment=gr1_joint", "embodiment.params.hands=fingers",
+            "enable_cameras=true", "cameras.names=[head]"} <= set(translated.overrides)  # fmt: skip
+    assert any("model_path" in note for note in translated.notes)

@@ -137,7 +137,75 @@ def translate_job(
     settings = job.get("policy_config_dict") or {}
     if not isinstance(settings, dict):
         raise ConfigError(f"{where}: policy_config_dict must be an object")
+    kind = str(policy_type).rsplit(".", 1)[-1]
+    if kind == GR00T_IN_PROCESS:
+        return BatchJob(
+            name,
+            overrides,
+            {},
+            notes,
+            error=(
+                f"{where}: {policy_type} runs the GR00T model inside the reference's process "
+                "(torch, CUDA, the model's weights). arena-eval asks a GR00T inference server "
+                "instead: serve the model with Isaac-GR00T's server and use policy_type "
+                f"{GR00T_REMOTE} (or policy=gr00t policy.host=... policy.port=...)"
+            ),
+        )
+    if kind == GR00T_REMOTE:
+        policy, more_overrides, more_notes = gr00t_remote(settings, where)
+        return BatchJob(name, overrides + more_overrides, policy, notes + more_notes)
     return BatchJob(name, overrides, {"name": str(policy_type), **settings}, notes)
+
+
+GR00T_IN_PROCESS = "Gr00tClosedloopPolicy"
+GR00T_REMOTE = "Gr00tRemoteClosedloopPolicy"
+# The reference's GR00T policy config keys that mean something to policy=gr00t.
+_GR00T_KEYS = {
+    "action_chunk_length": "action_chunk_length",
+    "language_instruction": "instruction",
+    "host": "host",
+    "remote_host": "host",
+    "server_host": "host",
+    "port": "port",
+    "remote_port": "port",
+    "server_port": "port",
+    "api_token": "api_token",
+}
+
+
+def gr00t_remote(settings: dict[str, Any], where: str) -> tuple[dict, list[str], list[str]]:
+    """The reference's remote GR00T job -> policy=gr00t: its config YAML's fields that apply
+    (action chunk, image size, instruction, server address), then policy_config_dict's."""
+    import yaml
+
+    fields: dict[str, Any] = {}
+    notes = []
+    path = settings.get("policy_config_yaml_path")
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            notes.append(f"policy_config_yaml_path {path} not found: policy=gr00t's defaults")
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{where}: {path} is not a YAML mapping")
+        fields.update(loaded)
+    fields.update({k: v for k, v in settings.items() if k != "policy_config_yaml_path"})
+    policy: dict[str, Any] = {"name": "gr00t"}
+    for key, value in fields.items():
+        if key in _GR00T_KEYS and value is not None:
+            policy[_GR00T_KEYS[key]] = value
+        elif key == "target_image_size" and value is not None:
+            size = list(value)[:2] if isinstance(value, list | tuple) else [int(value)] * 2
+            policy["image_size"] = [int(v) for v in size]
+        elif key == "action_horizon":
+            notes.append(f"action_horizon={value}: the server's modality config decides it")
+        else:
+            notes.append(f"ignored GR00T config key {key!r}")
+    # GR00T's GR1 model takes the hands' six joints each and the head camera's view.
+    overrides = ["policy=gr00t", "embodiment.params.hands=fingers", "enable_cameras=true"]
+    overrides.append("cameras.names=[head]")
+    return policy, overrides, notes
 
 
 def load_jobs(path: Path, default_length: tuple[str, int] | None) -> list[BatchJob]:
