@@ -11,6 +11,9 @@ ASSET_PACKAGES := robosuite==1.5.2 robosuite-models==1.0.0
 PY312 ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 ISAAC_VENV ?= .venv-isaac
+# openpi's real server (openpi-server pins numpy<2 through openpi-client): its own small venv.
+OPENPI_VENV ?= .venv-openpi
+OPENPI_PACKAGES := openpi-server==0.1.0 openpi-client==0.1.2
 ISAAC_BIN := $(ISAAC_VENV)/bin
 # Warp's compiled kernels survive between runs and clean clones (cold compile ~2 min a scene).
 export WARP_CACHE_PATH ?= $(HOME)/.cache/arena-eval/warp
@@ -19,7 +22,7 @@ export WARP_CACHE_PATH ?= $(HOME)/.cache/arena-eval/warp
 # Debian libraries for offscreen camera rendering (enable_cameras=true): Mesa's EGL and OSMesa.
 GL_DEBS := libegl1 libosmesa6
 
-.PHONY: help setup setup-gl setup-isaac test test-full test-slurm test-isaac lint format run \
+.PHONY: help setup setup-gl setup-isaac setup-openpi test test-full test-slurm test-isaac lint format run \
 	run-isaac bench bench-backends clean
 
 help: ## List the targets
@@ -40,6 +43,11 @@ setup-isaac: ## Create .venv-isaac: Python 3.12 + Isaac Lab 3.0 (kit-less) + are
 	$(ISAAC_BIN)/python -m pip install -q -e '.[isaaclab,dev]'
 	$(ISAAC_BIN)/python -m pip install -q --no-deps $(ASSET_PACKAGES)
 	$(ISAAC_BIN)/arena-eval --version
+
+setup-openpi: ## Create .venv-openpi: openpi's real websocket server, for the openpi tests (~30 s)
+	test -x $(OPENPI_VENV)/bin/python || $(PY) -m venv $(OPENPI_VENV)
+	$(OPENPI_VENV)/bin/python -m pip install -q $(OPENPI_PACKAGES)
+	$(OPENPI_VENV)/bin/python -c "import openpi_server, openpi_client; print('openpi-server ready')"
 
 setup-gl: ## Install the GL libraries for cameras (apt-get, only those missing, only as root)
 	@missing=$$(for p in $(GL_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \

@@ -72,6 +72,7 @@ _BUILTIN_MODULES = (
     "arena_eval.policies.scripted",
     "arena_eval.policies.remote",
     "arena_eval.policies.gr00t",
+    "arena_eval.policies.openpi",
     "arena_eval.policies.checkpoint",
 )
 
