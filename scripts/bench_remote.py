@@ -53,6 +53,47 @@ def observations(envs: int, images: bool, seed: int = 0) -> dict[str, np.ndarray
     return obs
 
 
+# The policy servers users already run, on the payloads their models take (GR1 for GR00T,
+# LIBERO for openpi), each against our protocol carrying the same arrays.
+GR00T_GROUPS = {"left_arm": 7, "right_arm": 7, "left_hand": 6, "right_hand": 6}
+GR00T_ENVS, GR00T_HORIZON, GR00T_IMAGE = 16, 16, (256, 256, 3)
+OPENPI_ENVS, OPENPI_H, OPENPI_D = 16, 10, 7
+
+
+def gr00t_batch(envs: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    data = {"video.ego_view": rng.integers(0, 255, (envs, 1, *GR00T_IMAGE), dtype=np.uint8)}
+    for name, n in GR00T_GROUPS.items():
+        data[f"state.{name}"] = rng.standard_normal((envs, 1, n), dtype=np.float32)
+    data["annotation.human.action.task_description"] = ["open the microwave"] * envs
+    return data
+
+
+def openpi_obs(seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "observation/image": rng.integers(0, 255, (224, 224, 3), dtype=np.uint8),
+        "observation/wrist_image": rng.integers(0, 255, (224, 224, 3), dtype=np.uint8),
+        "observation/state": rng.standard_normal(8, dtype=np.float32),
+        "prompt": "lift the object",
+    }
+
+
+def protocol_observations(payload: str, envs: int) -> dict[str, np.ndarray]:
+    """Our protocol's arrays for the same content as a GR00T or openpi request."""
+    rng = np.random.default_rng(0)
+    if payload == "gr00t":
+        return {
+            "ego_view": rng.integers(0, 255, (envs, *GR00T_IMAGE), dtype=np.uint8),
+            "state": rng.standard_normal((envs, 26), dtype=np.float32),
+        }
+    return {
+        "image": rng.integers(0, 255, (envs, 224, 224, 3), dtype=np.uint8),
+        "wrist_image": rng.integers(0, 255, (envs, 224, 224, 3), dtype=np.uint8),
+        "state": rng.standard_normal((envs, 8), dtype=np.float32),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -174,8 +215,40 @@ def serve_websockets(port: int) -> None:
         server.serve_forever()
 
 
+def serve_gr00t(port: int) -> None:
+    """GR00T's wire (REQ/REP, msgpack, .npy arrays) answering a constant N1.5 GR1 chunk."""
+    from arena_eval.remote.gr00t import pack, unpack
+
+    sock = zmq.Context.instance().socket(zmq.REP)
+    sock.bind(f"tcp://127.0.0.1:{port}")
+    replies: dict[int, bytes] = {}
+    print("READY", flush=True)
+    while True:
+        request = unpack(sock.recv())
+        data = request.get("data") or {}
+        envs = len(data.get("annotation.human.action.task_description", [0]))
+        if envs not in replies:
+            replies[envs] = pack({f"action.{k}": np.zeros((envs, GR00T_HORIZON, n), np.float32)
+                                  for k, n in GR00T_GROUPS.items()})  # fmt: skip
+        sock.send(replies[envs])
+
+
+def serve_protocol_ours(port: int, payload: str) -> None:
+    specs = {k: TensorSpec(v.shape[1:], v.dtype.name)
+             for k, v in protocol_observations(payload, 1).items()}  # fmt: skip
+    chunk, dim = (GR00T_HORIZON, 26) if payload == "gr00t" else (OPENPI_H, OPENPI_D)
+    protocol = ActionProtocol(specs, action_dim=dim, chunk_length=chunk, policy_name="constant")
+    with PolicyServer(ConstantPolicy(chunk, dim), protocol, f"tcp://127.0.0.1:{port}") as server:
+        print("READY", flush=True)
+        server.serve_forever()
+
+
 def serve(kind: str, port: int, payload: str) -> None:
-    if kind == "ours":
+    if kind == "gr00t":
+        serve_gr00t(port)
+    elif kind == "ours_protocol":
+        serve_protocol_ours(port, payload)
+    elif kind == "ours":
         serve_ours(port, payload)
     elif kind == "raw":
         serve_raw(port)
@@ -357,16 +430,117 @@ def print_table(payload: str, results: dict[str, dict], skipped: dict[str, str])
         print(f"  ours: server-side policy time (median) {results['ours']['server'] * 1e3:.3f} ms")
 
 
+def openpi_server_python() -> str | None:
+    from pathlib import Path
+
+    python = Path(__file__).resolve().parents[1] / ".venv-openpi" / "bin" / "python"
+    return str(python) if python.exists() else None
+
+
+def start_openpi(python: str) -> tuple[subprocess.Popen, int]:
+    """openpi's real WebsocketPolicyServer (openpi-server) serving tests/openpi_serve.py's echo."""
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    script = Path(__file__).resolve().parents[1] / "tests" / "openpi_serve.py"
+    proc = subprocess.Popen(
+        [python, str(script), "--port", str(port), "--policy", "echo"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("openpi server did not start") from None
+            time.sleep(0.1)
+
+
+def run_protocols(calls: int, repeats: int) -> dict[str, dict]:
+    """GR00T's and openpi's wires against ours on the same content, interleaved repeats."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from arena_eval.remote.gr00t import Gr00tClient
+    from arena_eval.remote.openpi import OpenpiConnection
+
+    clients: dict[str, Call] = {}
+    with contextlib.ExitStack() as stack:
+        proc, port = start("gr00t", "batch")
+        stack.callback(proc.wait)
+        stack.callback(proc.kill)
+        gr00t = Gr00tClient(f"tcp://127.0.0.1:{port}", timeout_s=10.0)
+        data = gr00t_batch(GR00T_ENVS)
+        clients["gr00t"] = lambda: gr00t.call("get_action", data)
+        for payload, envs in (("gr00t", GR00T_ENVS), ("openpi", OPENPI_ENVS)):
+            proc, port = start("ours_protocol", payload)
+            stack.callback(proc.wait)
+            stack.callback(proc.kill)
+            client = PolicyClient(f"tcp://127.0.0.1:{port}", timeout_s=10.0)
+            client.connect()
+            obs, ids = protocol_observations(payload, envs), np.arange(envs)
+            clients[f"ours_{payload}"] = lambda c=client, o=obs, i=ids: c.infer(o, i)
+        python = openpi_server_python()
+        if python:
+            proc, port = start_openpi(python)
+            stack.callback(proc.wait)
+            stack.callback(proc.kill)
+            conns = [OpenpiConnection(f"ws://127.0.0.1:{port}") for _ in range(OPENPI_ENVS)]
+            for conn in conns:
+                conn.connect()
+                stack.callback(conn.close)
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=OPENPI_ENVS))
+            one = openpi_obs()
+            clients["openpi_1"] = lambda: conns[0].infer(one)
+            clients["openpi_16"] = lambda: list(pool.map(lambda c: c.infer(one), conns))
+        for call in clients.values():
+            measure(call, max(5, calls // 10))
+        medians: dict[str, list[float]] = {k: [] for k in clients}
+        for _ in range(repeats):
+            for kind, call in clients.items():
+                medians[kind].append(statistics.median(measure(call, calls)))
+    return {k: {"median": statistics.median(v)} for k, v in medians.items()}
+
+
+def print_protocols(results: dict[str, dict]) -> None:
+    labels = {
+        "gr00t": f"GR00T wire (REQ/REP, .npy in msgpack), {GR00T_ENVS} envs in one request",
+        "ours_gr00t": "ours, the same arrays in one request",
+        "openpi_1": "openpi wire (websocket, msgpack arrays), 1 env",
+        "openpi_16": f"openpi, {OPENPI_ENVS} envs: {OPENPI_ENVS} connections concurrently",
+        "ours_openpi": f"ours, the same {OPENPI_ENVS} envs' arrays in one request",
+    }
+    print(
+        f"\nprotocols: GR00T GR1 = {GR00T_ENVS} x ego view {GR00T_IMAGE[0]}x{GR00T_IMAGE[1]}x3 + "
+        f"26 states -> {GR00T_ENVS}x{GR00T_HORIZON}x26; openpi LIBERO = 2 x 224x224x3 + 8 "
+        f"states -> {OPENPI_H}x{OPENPI_D} per env"
+    )
+    for kind, label in labels.items():
+        if kind in results:
+            print(f"  {label:<68} {results[kind]['median'] * 1e3:>9.3f} ms")
+        else:
+            print(f"  {label:<68} skipped: no .venv-openpi (make setup-openpi)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=100, help="calls per method per repeat")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=[*KINDS, "gr00t", "ours_protocol"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--protocols-only", action="store_true", help="GR00T/openpi rows only")
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--payload", choices=PAYLOADS, help=argparse.SUPPRESS)
+    parser.add_argument("--payload", choices=[*PAYLOADS, "gr00t", "openpi"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.port, args.payload)
+        return
+    if args.protocols_only:
+        print_protocols(run_protocols(args.calls, args.repeats))
         return
     skipped = {}
     if reason := websockets_available():
@@ -384,6 +558,7 @@ def main() -> None:
         calls = args.calls if payload == "batch" else args.calls * 5
         all_results[payload] = run_payload(payload, kinds, calls, args.repeats)
         print_table(payload, all_results[payload], skipped)
+    print_protocols(run_protocols(args.calls, args.repeats))
     batch, control = all_results["batch"], all_results["control"]
     ours = batch["ours"]["median"]
     speedups = ", ".join(

@@ -194,3 +194,8 @@ def test_fit_image_keeps_the_aspect_and_pads():
     assert out.shape == (1, 256, 256, 3)
     assert (out[0, 0] == 0).all() and (out[0, 128] == 200).all()  # padded rows, image rows
     assert fit_image(out, (256, 256)) is out
+
+
+def test_gr1s_default_cameras_include_the_head_for_the_ego_view(make_cfg):
+    spec = spec_from_job(validate(make_cfg("embodiment=gr1_joint", "enable_cameras=true")))
+    assert {"image_front", "image_wrist", "image_head"} <= set(spec.observations)

@@ -77,15 +77,15 @@ def gl_backend() -> str:
 def camera_layout(names: tuple[str, ...] | None, embodiment_cameras: dict[str, str]) -> dict:
     """Observation key -> MJCF camera name, for the job's camera names.
 
-    ``names`` None means the default: the scene's front view, plus the embodiment's wrist camera
-    when it has one. A name is a scene camera (``front``) or one of the embodiment's
+    ``names`` None means the default: the scene's front view, plus the embodiment's wrist and
+    head cameras when it has them. A name is a scene camera (``front``) or one of the embodiment's
     (``wrist``); the observation is ``image_<name>``.
     """
     from arena_eval.config import ConfigError
 
     known = {**SCENE_CAMERAS, **embodiment_cameras}
-    if names is None:
-        names = ("front", "wrist") if "wrist" in embodiment_cameras else ("front",)
+    if names is None:  # a humanoid's head camera too: GR00T's ego view
+        names = ("front", *(n for n in ("wrist", "head") if n in embodiment_cameras))
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
