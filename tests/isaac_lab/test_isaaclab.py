@@ -33,7 +33,7 @@ def cfg(*overrides: str):
 
 @pytest.mark.parametrize(
     ("env", "embodiment"),
-    [("lift_object", "franka_ik"), ("open_microwave", "franka_ik")],
+    [("lift_object", "franka_ik"), ("open_microwave", "franka_ik"), ("fridge", "franka_ik")],
 )
 def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):
     result = run_job(
@@ -58,8 +58,8 @@ def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):
     assert "isaaclab" in results["app"]["versions"]
     setup = results["timing"]["setup"]
     assert {"app_start_s", "usd_s", "scene_build_s", "first_step_s"} <= set(setup)
-    if env == "open_microwave":
-        assert results["metrics"]["success_rate"] == m["success_rate"]
+    if env == "fridge":  # both subtasks, in order
+        assert m["subtask_success_rate"]["close"] >= 0.9, m
 
 
 def test_zero_action_never_succeeds(tmp_path):

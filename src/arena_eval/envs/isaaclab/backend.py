@@ -203,7 +203,7 @@ class IsaacLabBackend:
             prim_path=root + assets.robot,
             spawn=None,
             init_state=ArticulationCfg.InitialStateCfg(joint_pos=isaac_franka.home_joint_pos()),
-            actuators=isaac_franka.actuators(embodiment),
+            actuators=isaac_franka.actuators(embodiment, isaac_franka.servo_damping(model)),
         )
         for i, name in enumerate(assets.objects):
             setattr(cfg, f"object_{i}", RigidObjectCfg(prim_path=root + name, spawn=None))

@@ -30,15 +30,26 @@ FINGER_KP = 1000.0  # robosuite's gripper servos
 DAMPING_RATIO = 0.08  # damping = ratio x stiffness: critically damped for the Panda's links
 
 
-def actuators(franka: Franka) -> dict:
+def servo_damping(model) -> dict[str, float]:
+    """The damping MuJoCo compiled for each arm servo (``dampratio=1``: critical damping of the
+    joint's own inertia at the home pose), so Isaac Lab's drives track as MuJoCo's do. A guess
+    (0.08 x stiffness) overdamped the wrist joints twice over, and the expert's plan ran ahead
+    of the arm."""
+    out = {}
+    for i in range(model.nu):
+        joint = model.joint(int(model.actuator_trnid[i, 0])).name
+        if joint in JOINTS:
+            out[joint] = float(-model.actuator_biasprm[i, 2])
+    return out
+
+
+def actuators(franka: Franka, damping: dict[str, float] | None = None) -> dict:
     from isaaclab.actuators import ImplicitActuatorCfg
 
+    kp = dict(zip(JOINTS, franka.kp, strict=True))
+    damping = {j: (damping or {}).get(j) or DAMPING_RATIO * k for j, k in kp.items()}
     return {
-        "arm": ImplicitActuatorCfg(
-            joint_names_expr=JOINTS,
-            stiffness=dict(zip(JOINTS, franka.kp, strict=True)),
-            damping={j: DAMPING_RATIO * k for j, k in zip(JOINTS, franka.kp, strict=True)},
-        ),
+        "arm": ImplicitActuatorCfg(joint_names_expr=JOINTS, stiffness=kp, damping=damping),
         "fingers": ImplicitActuatorCfg(
             joint_names_expr=FINGERS,
             stiffness=FINGER_KP,
