@@ -33,7 +33,12 @@ def cfg(*overrides: str):
 
 @pytest.mark.parametrize(
     ("env", "embodiment"),
-    [("lift_object", "franka_ik"), ("open_microwave", "franka_ik"), ("fridge", "franka_ik")],
+    [
+        ("lift_object", "franka_ik"),
+        ("open_microwave", "franka_ik"),
+        ("fridge", "franka_ik"),
+        ("press_button", "franka_ik"),
+    ],
 )
 def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):
     result = run_job(
@@ -129,7 +134,7 @@ def test_second_build_hits_the_usd_cache(tmp_path):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ("env=press_button",),  # reads a mocap body: not on Isaac Lab yet
+        ("env=kitchen_pick_and_place",),  # reads a contact sensor: not on Isaac Lab yet
         ("embodiment=gr1_ik", "env=open_microwave"),
         ("enable_cameras=true",),
     ],

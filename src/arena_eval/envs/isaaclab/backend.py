@@ -21,9 +21,9 @@ import numpy as np
 from arena_eval.config import ConfigError, JobSpec
 
 PHYSICS = ("newton_mjwarp", "physx")
-# Tasks whose state is joints and free bodies only (what the state view mirrors); the others
-# read MuJoCo sensors or mocap bodies and are not ported yet.
-TASKS = ("lift_object", "open_microwave", "fridge")
+# Tasks whose state is joints, free bodies and mocap bodies (what the state view mirrors);
+# kitchen_pick_and_place reads a MuJoCo contact sensor and is not ported yet.
+TASKS = ("lift_object", "open_microwave", "fridge", "press_button")
 EMBODIMENTS = ("franka_ik", "franka_joint_pos")
 _VERSIONS = ("isaaclab", "newton", "mujoco-warp", "warp-lang", "mujoco", "mujoco-usd-converter")
 
@@ -241,6 +241,11 @@ class IsaacLabBackend:
                 model, origins, job.control_hz, {joint: rigid[bodies[k]]}, fixtures,
                 self.device, env_ids,
             )  # fmt: skip
+            view.mocap = [
+                (asset, int(model.body(body).mocapid[0]))
+                for body, asset in zip(assets.fixtures, fixtures, strict=True)
+                if model.body(body).mocapid[0] >= 0
+            ]
             groups.append(Group(name, env_ids, view, task.bind(model, view, obj)))
             parked = np.flatnonzero(env_objects != name)
             _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)

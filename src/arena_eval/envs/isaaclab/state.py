@@ -67,6 +67,9 @@ class StateView:
         for joint_name, asset in objects.items():
             joint = model.joint(joint_name)
             self.free.append((asset, int(joint.qposadr[0]), int(joint.dofadr[0])))
+        # Mocap bodies (a button's housing): their fixed-base articulation's root position.
+        self.mocap_pos = np.tile(model.body_pos[model.body_mocapid >= 0], (self.nsim, 1, 1))
+        self.mocap: list = []  # (articulation, mocap id); set by the backend
         self.hinges = []  # (articulation, its joint ids, qpos adrs, dof adrs)
         for asset in articulations:
             ids, qadr, vadr = [], [], []
@@ -92,6 +95,8 @@ class StateView:
             self.qvel[:, v : v + 3] = _np(data.root_lin_vel_w)[e]
             # MuJoCo's free joint keeps angular velocity in the body frame.
             self.qvel[:, v + 3 : v + 6] = rotate_inverse(quat, _np(data.root_ang_vel_w)[e])
+        for asset, k in self.mocap:
+            self.mocap_pos[:, k] = _np(asset.data.root_pos_w)[e] - self.origins
         for asset, ids, qadr, vadr in self.hinges:
             self.qpos[:, qadr] = _np(asset.data.joint_pos)[np.ix_(e, ids)]
             self.qvel[:, vadr] = _np(asset.data.joint_vel)[np.ix_(e, ids)]
@@ -107,6 +112,11 @@ class StateView:
             )
             asset.write_root_pose_to_sim_index(root_pose=self._t(pose), env_ids=env_ids)
             asset.write_root_velocity_to_sim_index(root_velocity=self._t(vel), env_ids=env_ids)
+        for asset, k in self.mocap:
+            pose = np.zeros((len(rows), 7))
+            pose[:, :3] = self.mocap_pos[rows, k] + self.origins[rows]
+            pose[:, 6] = 1.0  # (x, y, z, w)
+            asset.write_root_pose_to_sim_index(root_pose=self._t(pose), env_ids=env_ids)
         for asset, ids, qadr, vadr in self.hinges:
             joint_ids = torch.as_tensor(ids, dtype=torch.long, device=self.device)
             asset.write_joint_position_to_sim_index(

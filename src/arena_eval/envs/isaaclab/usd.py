@@ -27,7 +27,7 @@ import mujoco
 import numpy as np
 
 # Bump when what we write into the MJCF before converting changes (invalidates the cache).
-BRIDGE_VERSION = 3
+BRIDGE_VERSION = 4
 
 
 def cache_root() -> Path:
@@ -105,6 +105,11 @@ def mjcf_for_usd(spec: mujoco.MjSpec, robot_roots: set[str]) -> str:
     for kind in (spec.actuators, spec.sensors, spec.cameras):
         for item in list(kind):
             spec.delete(item)
+    for body in spec.bodies:
+        # A mocap body becomes a fixed-base root whose pose the state view writes per env (the
+        # converter made it kinematic, and its jointed children kinematic with it).
+        if body.mocap:
+            body.mocap = False
     weld_static_bodies(spec, robot_roots)
     return spec.to_xml()
 

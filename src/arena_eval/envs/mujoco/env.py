@@ -33,6 +33,7 @@ class Sims:
         self.ctrl = self.batch.bind("ctrl")
         self.xpos = self.batch.bind("xpos")
         self.xquat = self.batch.bind("xquat")
+        self.mocap_pos = self.batch.bind("mocap_pos")
 
 
 @dataclass

@@ -95,7 +95,7 @@ class ButtonState(TaskState):
         self.button_q = int(joint.qposadr[0])
         self.button_v = int(joint.dofadr[0])
         self.mocap = int(model.body("button").mocapid[0])
-        self.mocap_pos = sims.batch.bind("mocap_pos")
+        self.mocap_pos = sims.mocap_pos  # [m, nmocap, 3]: the state view's, on every backend
         self.cap_top = TABLE_TOP + 2 * HOUSING_HALF[2] + CAP_HEIGHT
 
     def pressed(self) -> np.ndarray:
