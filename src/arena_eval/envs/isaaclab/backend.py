@@ -24,7 +24,9 @@ PHYSICS = ("newton_mjwarp", "physx")
 # Tasks whose state is joints, free bodies and mocap bodies (what the state view mirrors);
 # kitchen_pick_and_place reads a MuJoCo contact sensor and is not ported yet.
 TASKS = ("lift_object", "open_microwave", "fridge", "press_button")
-EMBODIMENTS = ("franka_ik", "franka_joint_pos")
+FRANKAS = ("franka_ik", "franka_joint_pos")  # Isaac Lab's DifferentialIKController
+# The others run their own MuJoCo-side controller through a robot view (embodiment.py).
+EMBODIMENTS = (*FRANKAS, "gr1_ik", "gr1_joint", "g1_ik", "g1_joint")
 _VERSIONS = ("isaaclab", "newton", "mujoco-warp", "warp-lang", "mujoco", "mujoco-usd-converter")
 
 
@@ -164,9 +166,10 @@ class IsaacLabBackend:
         from isaaclab.scene import InteractiveScene, InteractiveSceneCfg
 
         from arena_eval.envs.isaaclab import franka as isaac_franka
+        from arena_eval.envs.isaaclab.embodiment import MjEmbodiment, actuators_for
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
         from arena_eval.envs.isaaclab.state import StateView
-        from arena_eval.envs.isaaclab.usd import scene_usd
+        from arena_eval.envs.isaaclab.usd import movable_joints, scene_usd
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
 
@@ -199,11 +202,15 @@ class IsaacLabBackend:
             prim_path="{ENV_REGEX_NS}/Scene",
             spawn=sim_utils.UsdFileCfg(usd_path=str(assets.usd_path)),
         )
+        franka = job.embodiment in FRANKAS
+        if franka:
+            init = ArticulationCfg.InitialStateCfg(joint_pos=isaac_franka.home_joint_pos())
+            drives = isaac_franka.actuators(embodiment, isaac_franka.servo_damping(model))
+        else:  # the embodiment's own controller through a robot view (embodiment.py)
+            joints = movable_joints(assets.usd_path, assets.robot)
+            init, drives = ArticulationCfg.InitialStateCfg(), actuators_for(model, joints)
         cfg.robot = ArticulationCfg(
-            prim_path=root + assets.robot,
-            spawn=None,
-            init_state=ArticulationCfg.InitialStateCfg(joint_pos=isaac_franka.home_joint_pos()),
-            actuators=isaac_franka.actuators(embodiment, isaac_franka.servo_damping(model)),
+            prim_path=root + assets.robot, spawn=None, init_state=init, actuators=drives
         )
         for i, name in enumerate(assets.objects):
             setattr(cfg, f"object_{i}", RigidObjectCfg(prim_path=root + name, spawn=None))
@@ -249,7 +256,12 @@ class IsaacLabBackend:
             groups.append(Group(name, env_ids, view, task.bind(model, view, obj)))
             parked = np.flatnonzero(env_objects != name)
             _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)
-        robot = isaac_franka.IsaacFranka(embodiment, scene["robot"], origins, self.device)
+        if franka:
+            robot = isaac_franka.IsaacFranka(embodiment, scene["robot"], origins, self.device)
+        else:
+            robot = MjEmbodiment(
+                embodiment, model, scene["robot"], origins, job.control_hz, self.device
+            )
         decimation = max(1, round(physics_hz / job.control_hz))
         env = IsaacLabEnv(spec, self._sim, scene, robot, groups, decimation, rank)
         env.on_close = self._clear

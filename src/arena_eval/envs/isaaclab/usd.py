@@ -163,3 +163,26 @@ def _convert(xml: str, folder: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def movable_joints(usd_path: Path, root: str) -> list[str]:
+    """Names of the revolute and prismatic joint prims under the top-level body ``root``: the
+    articulation's joint names. The converter renames a joint whose name its body already
+    has (``robot_torso_waist_yaw`` -> ``robot_torso_waist_yaw_1``); see :func:`mjcf_name`."""
+    from pxr import Usd, UsdPhysics
+
+    stage = Usd.Stage.Open(str(usd_path))
+    top = stage.GetDefaultPrim().GetPath().AppendPath(f"Geometry/{root}")
+    names = []
+    for prim in Usd.PrimRange(stage.GetPrimAtPath(top)):
+        if prim.IsA(UsdPhysics.RevoluteJoint) or prim.IsA(UsdPhysics.PrismaticJoint):
+            names.append(prim.GetName())
+    return names
+
+
+def mjcf_name(name: str, exists) -> str | None:
+    """The MJCF name behind a USD prim name: itself, or without the converter's ``_<n>``."""
+    if exists(name):
+        return name
+    base, _, suffix = name.rpartition("_")
+    return base if suffix.isdigit() and base and exists(base) else None
