@@ -95,5 +95,8 @@ bench: ## Every benchmark of docs/performance.md (~6 min on 2 cores)
 	$(BIN)/python scripts/bench_remote.py
 	$(BIN)/python scripts/bench_scaling.py
 
+bench-backends: ## MuJoCo against Isaac Lab in one run (needs make setup-isaac; ~15 min on 2 cores)
+	$(BIN)/python scripts/bench_backends.py
+
 clean: ## Remove outputs and caches (keeps .venv)
 	rm -rf outputs multirun .pytest_cache .ruff_cache

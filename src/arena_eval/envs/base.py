@@ -6,7 +6,7 @@ see only an :class:`EnvSpec` and observation dicts; they never import a backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -122,3 +122,18 @@ class EpisodeSource:
 def episode_seed(run_seed: int, episode_index: int) -> int:
     """A 32-bit seed for one episode, derived from the run seed and the episode index."""
     return int(np.random.SeedSequence([run_seed, episode_index]).generate_state(1)[0])
+
+
+def task_space_spec(spec: EnvSpec, ik) -> EnvSpec:
+    """The spec of a joint-space env as its IK twin embodiment ``ik`` states it: the twin's
+    action layout and groups (what a task-space policy on that env plans in)."""
+    layout = ik.layout
+    return replace(
+        spec,
+        action=ArraySpec((layout.dim,)),
+        action_names=layout.names,
+        action_low=layout.low,
+        action_high=layout.high,
+        action_mode=layout.mode,
+        embodiment_info={**ik.info(), "task_space_of": spec.embodiment},
+    )

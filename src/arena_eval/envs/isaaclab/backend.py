@@ -263,7 +263,7 @@ class IsaacLabBackend:
                 embodiment, model, scene["robot"], origins, job.control_hz, self.device
             )
         decimation = max(1, round(physics_hz / job.control_hz))
-        env = IsaacLabEnv(spec, self._sim, scene, robot, groups, decimation, rank)
+        env = IsaacLabEnv(spec, self._sim, scene, robot, groups, decimation, rank, embodiment)
         env.on_close = self._clear
         return env
 

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from arena_eval.envs.base import EnvSpec, EpisodeRecord, EpisodeSource, StepResult
+from arena_eval.envs.base import (
+    EnvSpec,
+    EpisodeRecord,
+    EpisodeSource,
+    StepResult,
+    task_space_spec,
+)
 from arena_eval.envs.episodes import EpisodeBook
 from arena_eval.envs.isaaclab.franka import IsaacFranka
 from arena_eval.envs.isaaclab.state import StateView
@@ -46,8 +52,10 @@ class IsaacLabEnv:
         groups: list[Group],
         decimation: int,
         rank: int = 0,
+        embodiment=None,
     ) -> None:
         self.spec = spec
+        self.embodiment = embodiment
         self.sim = sim
         self.scene = scene
         self.robot = robot
@@ -147,6 +155,15 @@ class IsaacLabEnv:
         for group in self.groups:
             group.task.observe(self.obs, group.index)
 
+    def task_space(self) -> TaskSpace | None:
+        """A task-space view of a joint-space embodiment that carries an IK (the humanoids)."""
+        ik = getattr(self.embodiment, "task_space", None)
+        if self.spec.action_mode != "joint_pos" or ik is None:
+            return None
+        if not hasattr(self.robot, "task_space_targets"):
+            return None
+        return TaskSpace(self, task_space_spec(self.spec, ik))
+
     def close(self) -> None:
         self.obs.clear()
         self.groups.clear()
@@ -154,3 +171,14 @@ class IsaacLabEnv:
         if self.on_close is not None:
             self.on_close()
             self.on_close = None
+
+
+class TaskSpace:
+    """Task-space actions of every env -> the env's joint targets, through the robot's IK."""
+
+    def __init__(self, env: IsaacLabEnv, spec: EnvSpec) -> None:
+        self.env = env
+        self.spec = spec
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        return self.env.robot.task_space_targets(np.asarray(actions, dtype=np.float64))

@@ -6,13 +6,19 @@ becomes one group per object. Env ids are global; each group maps them to its ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 from mujoco import batch as mjbatch
 
-from arena_eval.envs.base import ArraySpec, EnvSpec, EpisodeRecord, EpisodeSource, StepResult
+from arena_eval.envs.base import (
+    EnvSpec,
+    EpisodeRecord,
+    EpisodeSource,
+    StepResult,
+    task_space_spec,
+)
 from arena_eval.envs.episodes import EpisodeBook
 from arena_eval.envs.mujoco.embodiments.base import Embodiment
 from arena_eval.envs.mujoco.objects import ObjectSpec
@@ -195,17 +201,7 @@ class MujocoEnv:
         ik = getattr(self.embodiment, "task_space", None)
         if self.spec.action_mode != "joint_pos" or ik is None:
             return None
-        layout = ik.layout
-        spec = replace(
-            self.spec,
-            action=ArraySpec((layout.dim,)),
-            action_names=layout.names,
-            action_low=layout.low,
-            action_high=layout.high,
-            action_mode=layout.mode,
-            embodiment_info={**ik.info(), "task_space_of": self.spec.embodiment},
-        )
-        return TaskSpace(self, spec)
+        return TaskSpace(self, task_space_spec(self.spec, ik))
 
     # -- cameras -------------------------------------------------------------------------
     def _render(self, env_ids: np.ndarray) -> None:
