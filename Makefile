@@ -34,6 +34,7 @@ setup: ## Create .venv and install arena-eval with its dev tools and assets
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps $(ASSET_PACKAGES)
 	@$(MAKE) --no-print-directory setup-gl
+	@$(MAKE) --no-print-directory setup-openpi
 	$(BIN)/arena-eval --version
 
 setup-isaac: ## Create .venv-isaac: Python 3.12 + Isaac Lab 3.0 (kit-less) + arena-eval (~4 min, 8 GB)
