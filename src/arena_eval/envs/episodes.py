@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arena_eval.envs.base import EpisodeRecord, EpisodeSource
+from arena_eval.envs.base import EpisodeRecord, EpisodeSource, StepResult
 
 
 class EpisodeBook:
@@ -21,6 +21,7 @@ class EpisodeBook:
         self.episode_index = np.full(num_envs, -1, dtype=np.int64)
         self.episode_seed = np.zeros(num_envs, dtype=np.int64)
         self.source: EpisodeSource | None = None
+        self._zero_reward = np.zeros(num_envs, dtype=np.float32)
 
     def begin(self, source: EpisodeSource) -> None:
         self.source = source
@@ -91,4 +92,44 @@ class EpisodeBook:
             door_moved=door_moved,
             subtasks=subtasks,
             rank=self.rank,
+        )
+
+    def group_record(self, groups, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
+        """The record of ``env_id``'s episode, from the group (one object's envs, with
+        ``env_ids``, ``obj`` and a task state) that holds it."""
+        for group in groups:
+            rows = np.flatnonzero(group.env_ids == env_id)
+            if rows.size:
+                row, task = int(rows[0]), group.task
+                return self.record(
+                    env_id,
+                    success,
+                    failure,
+                    group.obj.name,
+                    bool(task.moved[row]),
+                    task.door_moved(row),
+                    {k: bool(v[row]) for k, v in task.subtasks.items()},
+                )
+        raise KeyError(env_id)
+
+    def result(
+        self,
+        obs: dict[str, np.ndarray],
+        success: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        episodes: list[EpisodeRecord],
+        reset_ids: np.ndarray,
+        was_active: np.ndarray,
+    ) -> StepResult:
+        """The step's result; the reward is 1 where an episode succeeded in this step."""
+        return StepResult(
+            obs=obs,
+            reward=success.astype(np.float32) if len(episodes) else self._zero_reward,
+            terminated=terminated,
+            truncated=truncated,
+            episodes=episodes,
+            reset_env_ids=reset_ids,
+            active=self.active.copy(),
+            stepped=int(was_active.sum()),
         )

@@ -253,7 +253,7 @@ class IsaacLabBackend:
                 for body, asset in zip(assets.fixtures, fixtures, strict=True)
                 if model.body(body).mocapid[0] >= 0
             ]
-            groups.append(Group(name, env_ids, view, task.bind(model, view, obj)))
+            groups.append(Group(obj, env_ids, view, task.bind(model, view, obj)))
             parked = np.flatnonzero(env_objects != name)
             _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)
         if franka:

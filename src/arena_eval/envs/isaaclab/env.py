@@ -31,7 +31,7 @@ from arena_eval.envs.isaaclab.state import StateView
 class Group:
     """The envs of one object: their rows of every env-wide array, a view, the task's state."""
 
-    obj: str
+    obj: object  # ObjectSpec
     env_ids: np.ndarray
     view: StateView
     task: object  # TaskState over ``view``
@@ -66,7 +66,6 @@ class IsaacLabEnv:
         self.book = EpisodeBook(n, spec.max_episode_steps, rank)
         self.active = self.book.active
         self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
-        self._zero_reward = np.zeros(n, dtype=np.float32)
         self.first_step_s: float | None = None
         self.setup_timing: dict = {}
         self.on_close = None  # the backend's teardown of this job's simulation context
@@ -123,32 +122,13 @@ class IsaacLabEnv:
         episodes = [self._episode(int(i), bool(success[i]), bool(failure[i])) for i in done]
         reset_ids = self._start(done) if done.size else done
         self._observe()
-        return StepResult(
-            obs={k: v.copy() for k, v in self.obs.items()},
-            reward=success.astype(np.float32) if done.size else self._zero_reward,
-            terminated=terminated,
-            truncated=truncated,
-            episodes=episodes,
-            reset_env_ids=reset_ids,
-            active=self.active.copy(),
-            stepped=int(was_active.sum()),
+        obs = {k: v.copy() for k, v in self.obs.items()}
+        return self.book.result(
+            obs, success, terminated, truncated, episodes, reset_ids, was_active
         )
 
     def _episode(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
-        for group in self.groups:
-            rows = np.flatnonzero(group.env_ids == env_id)
-            if rows.size:
-                row, task = int(rows[0]), group.task
-                return self.book.record(
-                    env_id,
-                    success,
-                    failure,
-                    group.obj,
-                    bool(task.moved[row]),
-                    task.door_moved(row),
-                    {k: bool(v[row]) for k, v in task.subtasks.items()},
-                )
-        raise KeyError(env_id)
+        return self.book.group_record(self.groups, env_id, success, failure)
 
     def _observe(self) -> None:
         self.robot.observe(self.obs)

@@ -173,15 +173,8 @@ class IsaacLabTaskEnv:
         episodes = [self._record(int(i), bool(success[i]), bool(failure[i])) for i in done]
         # The task reset the finished envs itself; they start our next episodes.
         reset_ids = self.book.start(done) if done.size else done
-        return StepResult(
-            obs=self._np_obs(obs),
-            reward=success.astype(np.float32),
-            terminated=terminated,
-            truncated=truncated,
-            episodes=episodes,
-            reset_env_ids=reset_ids,
-            active=self.active.copy(),
-            stepped=int(was_active.sum()),
+        return self.book.result(
+            self._np_obs(obs), success, terminated, truncated, episodes, reset_ids, was_active
         )
 
     def _record(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:

@@ -93,7 +93,6 @@ class MujocoEnv:
         self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
         self.book = EpisodeBook(n, spec.max_episode_steps, rank)
         self.active = self.book.active  # the same array: True while an env's episode counts
-        self._zero_reward = np.zeros(n, dtype=np.float32)
         # Cameras: one renderer per group (model), none at all when cameras are off, so the
         # camera-free step is unchanged. A recorder (video.py) receives every rendered frame.
         self.renderers: list[ModelRenderer] = []
@@ -163,33 +162,13 @@ class MujocoEnv:
         if self.renderers and reset_ids.size:  # the first frame of the episodes just started
             self._render(reset_ids)
             self._record(reset_ids)
-        return StepResult(
-            obs={k: v.copy() for k, v in self.obs.items()},
-            reward=success.astype(np.float32) if done.size else self._zero_reward,
-            terminated=terminated,
-            truncated=truncated,
-            episodes=episodes,
-            reset_env_ids=reset_ids,
-            active=self.active.copy(),
-            stepped=int(was_active.sum()),
+        obs = {k: v.copy() for k, v in self.obs.items()}
+        return self.book.result(
+            obs, success, terminated, truncated, episodes, reset_ids, was_active
         )
 
     def _episode(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
-        for group in self.groups:
-            rows = np.flatnonzero(group.env_ids == env_id)
-            if rows.size:
-                row = int(rows[0])
-                task = group.task
-                return self.book.record(
-                    env_id,
-                    success,
-                    failure,
-                    group.obj.name,
-                    bool(task.moved[row]),
-                    task.door_moved(row),
-                    {k: bool(v[row]) for k, v in task.subtasks.items()},
-                )
-        raise KeyError(env_id)
+        return self.book.group_record(self.groups, env_id, success, failure)
 
     def _observe(self) -> None:
         for group in self.groups:
