@@ -53,6 +53,21 @@ def fit_image(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _match(kind, server_keys, mapping, ours, spec: EnvSpec, problems: list[str]) -> dict:
+    """Server group -> the slice of our group it maps to; a problem for each that has none."""
+    slices = {}
+    for key in server_keys:
+        name = mapping.get(key)
+        if name in ours:
+            slices[key] = slice(*ours[name])
+        else:
+            problems.append(
+                f"server {kind} {key!r} has no {kind} group here (policy.{kind} maps to "
+                f"{name!r}; {spec.embodiment} has {sorted(ours)})"
+            )
+    return slices
+
+
 @register_policy("gr00t")
 class Gr00tPolicy(Policy):
     @dataclasses.dataclass
@@ -124,35 +139,13 @@ class Gr00tPolicy(Policy):
         """Match the server's groups with the embodiment's; list every mismatch at once."""
         info, m, c = spec.embodiment_info, self.modality, self.config
         joints, actions = info.get("joint_groups", {}), info.get("action_groups", {})
-        problems = []
-        self.state_slices: dict[str, slice] = {}
-        for key in m.state:
-            ours = c.state.get(key)
-            if ours is None or ours not in joints:
-                problems.append(
-                    f"server state {key!r} has no joint group here (policy.state maps to "
-                    f"{ours!r}; {spec.embodiment} has {sorted(joints)})"
-                )
-            else:
-                self.state_slices[key] = slice(*joints[ours])
-        self.action_slices: dict[str, slice] = {}
-        covered = set()
-        for key in m.action:
-            ours = c.action.get(key)
-            if ours is None or ours not in actions:
-                problems.append(
-                    f"server action {key!r} has no action group here (policy.action maps to "
-                    f"{ours!r}; {spec.embodiment} has {sorted(actions)})"
-                )
-            else:
-                self.action_slices[key] = slice(*actions[ours])
-                covered.add(ours)
+        problems: list[str] = []
+        self.state_slices = _match("state", m.state, c.state, joints, spec, problems)
+        self.action_slices = _match("action", m.action, c.action, actions, spec, problems)
+        covered = {c.action[k] for k in self.action_slices}
         missing = sorted(set(actions) - covered)
         if missing:
             problems.append(f"the server sends no action for {spec.embodiment}'s {missing}")
-        for key, sl in self.action_slices.items():
-            if sl.stop - sl.start <= 0:
-                problems.append(f"action group {key!r} is empty")
         if c.video_key not in m.video:
             problems.append(f"the server's video keys are {list(m.video)}, not {c.video_key!r}")
         if m.language and c.language_key not in m.language:
@@ -225,10 +218,7 @@ class Gr00tPolicy(Policy):
         return self._broker.pop()
 
     def reset(self, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
-        ids = None if env_ids is None else np.asarray(env_ids, dtype=np.int64).reshape(-1)
-        if ids is not None and ids.size == 0:
-            return
-        self._broker.reset(ids)
+        self._broker.reset(env_ids)  # nothing goes over the wire on a reset
 
     def set_task_description(self, text: str) -> None:
         if not self.config.instruction:

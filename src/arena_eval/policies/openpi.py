@@ -210,10 +210,7 @@ class OpenpiPolicy(Policy):
         return self._broker.pop()
 
     def reset(self, env_ids: Sequence[int] | np.ndarray | None = None) -> None:
-        ids = None if env_ids is None else np.asarray(env_ids, dtype=np.int64).reshape(-1)
-        if ids is not None and ids.size == 0:
-            return
-        self._broker.reset(ids)  # openpi sends nothing over the wire on reset
+        self._broker.reset(env_ids)  # nothing goes over the wire on a reset
 
     def set_task_description(self, text: str) -> None:
         if not self.config.instruction:

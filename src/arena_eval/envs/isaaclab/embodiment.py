@@ -165,9 +165,10 @@ class MjEmbodiment:
         self.view.pull()
         self.state = embodiment.bind(model, self.view)
 
+    # The view is pulled once per step, in observe() (the env observes after every step and
+    # reset), so apply() and the task-space IK read it as it is.
     def reset(self, rows: np.ndarray) -> None:
         view = self.view
-        view.pull()
         qpos, ctrl = view.qpos[rows], view.ctrl[rows]
         self.state.home(qpos, ctrl)
         view.qpos[rows], view.ctrl[rows] = qpos, ctrl
@@ -178,7 +179,6 @@ class MjEmbodiment:
         self.state.after_reset(rows)
 
     def apply(self, actions: np.ndarray) -> None:
-        self.view.pull()
         self.state.apply(actions, slice(None))
         self.view.send_targets()
 
@@ -188,7 +188,4 @@ class MjEmbodiment:
 
     def task_space_targets(self, actions: np.ndarray) -> np.ndarray | None:
         fn = getattr(self.state, "task_space_targets", None)
-        if fn is None:
-            return None
-        self.view.pull()
-        return fn(actions)
+        return None if fn is None else fn(actions)

@@ -143,7 +143,6 @@ class IsaacLabTaskEnv:
         self.active = self.book.active
         self.setup_timing = {"scene_build_s": build_s}
         self.on_close = None
-        self._obs = None
 
     def _np_obs(self, obs: dict) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in obs.items() if k in self.spec.observations}
