@@ -48,7 +48,8 @@ OBJECT_ALIASES = {
     "tomato_sauce_can_hope_robolab": "tomato_sauce_can",
     "tomato_soup_can_ycb_robolab": "tomato_soup_can",
 }
-# arena_env_args keys we take; the rest are reported, not silently dropped.
+# arena_env_args keys we take. Keys of the reference's env builder that mean nothing here are
+# noted; anything else is refused with the valid keys, never silently dropped.
 _ENV_ARGS = {
     "environment",
     "embodiment",
@@ -61,13 +62,17 @@ _ENV_ARGS = {
     "object_set_random",
     "random_object_choice",
 }
+_ENV_ARGS_NO_EFFECT = {"env_spacing", "placement_seed", "headless", "device", "hdr"}
 _JOB_KEYS = {
     "name",
     "arena_env_args",
     "policy_type",
     "policy_config_dict",
+    "policy_args",  # the older name of policy_config_dict
     "num_steps",
     "num_episodes",
+    "num_rebuilds",
+    "variations",
     "language_instruction",
 }
 
@@ -79,6 +84,15 @@ class BatchJob:
     policy: dict[str, Any]  # name + settings, merged over the composed policy group
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # a translation error: the job is recorded as failed, not run
+
+
+def refuse_unknown(given: Any, valid: set[str], where: str, what: str = "field") -> None:
+    """Raise ConfigError naming the keys of ``given`` outside ``valid``, and the valid ones."""
+    unknown = sorted(set(given) - valid)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown {what}(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
+        )
 
 
 def _alias(table: dict[str, str], name: Any) -> Any:
@@ -96,8 +110,16 @@ def translate_job(
     args = job.get("arena_env_args") or {}
     if not isinstance(args, dict):
         raise ConfigError(f"{where}: arena_env_args must be an object")
-    notes = [f"ignored key {k!r}" for k in sorted(set(job) - _JOB_KEYS)]
-    notes += [f"ignored arena_env_args key {k!r}" for k in sorted(set(args) - _ENV_ARGS)]
+    refuse_unknown(job, _JOB_KEYS, where)
+    refuse_unknown(args, _ENV_ARGS | _ENV_ARGS_NO_EFFECT, where, "arena_env_args field")
+    notes = [
+        f"arena_env_args {k!r} has no effect here" for k in sorted(set(args) & _ENV_ARGS_NO_EFFECT)
+    ]
+    if job.get("variations"):
+        raise ConfigError(
+            f"{where}: variations are not supported yet: arena-eval cannot randomise scenes "
+            "per episode; remove the field to run this job on its fixed scene"
+        )
     overrides = []
     if "environment" not in args:
         raise ConfigError(f"{where}: arena_env_args.environment is required")
@@ -131,10 +153,19 @@ def translate_job(
         overrides += [f"length={kind}", f"length.n={n}", "length.fixed=true"]
     elif default_length is not None:
         overrides += [f"length={kind}", f"length.n={n}"]
+    rebuilds = job.get("num_rebuilds")
+    if rebuilds is not None:
+        if not isinstance(rebuilds, int) or isinstance(rebuilds, bool) or rebuilds < 1:
+            raise ConfigError(f"{where}: num_rebuilds must be a positive integer, got {rebuilds!r}")
+        overrides.append(f"num_rebuilds={rebuilds}")
     policy_type = job.get("policy_type")
     if not policy_type:
         raise ConfigError(f"{where}: policy_type is required (a registered name or a dotted path)")
-    settings = job.get("policy_config_dict") or {}
+    if job.get("policy_config_dict") is not None and job.get("policy_args") is not None:
+        raise ConfigError(
+            f"{where}: give policy_config_dict or its older name policy_args, not both"
+        )
+    settings = job.get("policy_config_dict") or job.get("policy_args") or {}
     if not isinstance(settings, dict):
         raise ConfigError(f"{where}: policy_config_dict must be an object")
     kind = str(policy_type).rsplit(".", 1)[-1]
@@ -154,7 +185,44 @@ def translate_job(
     if kind == GR00T_REMOTE:
         policy, more_overrides, more_notes = gr00t_remote(settings, where)
         return BatchJob(name, overrides + more_overrides, policy, notes + more_notes)
+    if kind in CHUNKING_CLIENTS:
+        policy, more_notes = chunking_client(settings)
+        return BatchJob(name, [*overrides, "policy=remote"], policy, notes + more_notes)
     return BatchJob(name, overrides, {"name": str(policy_type), **settings}, notes)
+
+
+# The reference's client-side policies that ask a remote server for action chunks: our
+# policy=remote (the server being arena-eval-server).
+CHUNKING_CLIENTS = ("ActionChunkingClientSidePolicy", "ActionChunkingClientPolicy")
+_REMOTE_KEYS = {
+    "remote_host": "host",
+    "host": "host",
+    "remote_port": "port",
+    "port": "port",
+    "remote_kill_on_exit": "kill_on_exit",
+}
+
+
+def chunking_client(settings: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The reference's action-chunking client settings -> policy=remote's."""
+    policy: dict[str, Any] = {"name": "remote"}
+    notes = []
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key in _REMOTE_KEYS:
+            policy[_REMOTE_KEYS[key]] = value
+        elif key in ("remote_api_token", "api_token"):
+            raise ConfigError(
+                "an API token does not authenticate arena-eval-server: it uses CURVE keys "
+                "(policy.client_secret_key_file and policy.server_public_key_file; see "
+                "docs/remote_protocol.md)"
+            )
+        elif key == "remote_timeout_ms":
+            policy["timeout_s"] = float(value) / 1000.0
+        else:
+            notes.append(f"ignored action-chunking client setting {key!r}")
+    return policy, notes
 
 
 GR00T_IN_PROCESS = "Gr00tClosedloopPolicy"
@@ -225,12 +293,29 @@ def load_jobs(path: Path, default_length: tuple[str, int] | None) -> list[BatchJ
         except ConfigError as err:
             name = job.get("name") if isinstance(job, dict) else None
             out.append(BatchJob(str(name or f"job_{i}"), [], {}, error=str(err)))
-    if any("enable_cameras=true" in j.overrides for j in out):
-        # One app serves every job: if any job needs cameras, the app starts with them.
-        for j in out:
-            if "enable_cameras=true" not in j.overrides:
-                j.overrides.append("enable_cameras=true")
+    # Cameras stay per job: the reference turns them on for every job once one asks (Isaac
+    # Sim's app needs camera support at start); our backends render only where a job asks.
     return out
+
+
+def load_any(
+    path: Path, overrides: list[str], default_length: tuple[str, int] | None
+) -> tuple[list[BatchJob], str | None, list[str]]:
+    """A JSON jobs file or a YAML Experiment (by its suffix) -> (jobs, the Experiment's name,
+    the overrides left for every job's config)."""
+    from arena_eval.experiments import is_override, load_experiment
+
+    mine = [o for o in overrides if is_override(o)]
+    rest = [o for o in overrides if not is_override(o)]
+    if Path(path).suffix.lower() in (".yaml", ".yml"):
+        name, jobs = load_experiment(path, mine, default_length)
+        return jobs, name, rest
+    if mine:
+        raise ConfigError(
+            f"{', '.join(mine)}: runs./shared. overrides apply to a YAML Experiment, "
+            f"and {path} is a JSON jobs file"
+        )
+    return load_jobs(path, default_length), None, rest
 
 
 def _slug(text: str) -> str:
@@ -240,10 +325,17 @@ def _slug(text: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="arena-eval-batch",
-        description="Run the jobs of a reference-format JSON file one after another in one "
-        "process and one simulator app, then summarise them.",
+        description="Run the jobs of a reference-format jobs file (JSON jobs, or a YAML "
+        "Experiment) one after another in one process and one simulator app, then summarise them.",
     )
-    p.add_argument("--eval_jobs_config", required=True, type=Path, help="the JSON jobs file")
+    p.add_argument(
+        "--experiment_config",
+        "--eval_jobs_config",
+        dest="jobs_file",
+        required=True,
+        type=Path,
+        help='a JSON jobs file ({"jobs": [...]}) or a YAML Experiment (shared + runs)',
+    )
     length = p.add_mutually_exclusive_group()
     length.add_argument("--num_steps", type=int, help="default length for jobs that set none")
     length.add_argument("--num_episodes", type=int, help="default length for jobs that set none")
@@ -254,10 +346,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BATCH_DIR",
         help="continue an earlier batch's folder, skipping its completed jobs",
     )
-    p.add_argument("--name", default="batch", help="study name: outputs/<name>/batches/<time>")
+    p.add_argument(
+        "--name",
+        help="study name: outputs/<name>/batches/<time> (default: the Experiment's name, or batch)",
+    )
     p.add_argument("--output_dir", type=Path, help="the batch folder (default: under outputs/)")
     p.add_argument(
-        "overrides", nargs="*", help="Hydra overrides applied to every job, e.g. num_envs=4"
+        "overrides",
+        nargs="*",
+        help="Hydra overrides applied to every job, e.g. num_envs=4; with a YAML Experiment, "
+        "runs.<run>.<key>=<value> and shared.<key>=<value> override the file",
     )
     return p
 
@@ -274,13 +372,14 @@ def run_batch(argv: list[str] | None = None) -> int:
     default = None
     if args.num_steps is not None or args.num_episodes is not None:
         default = length_from(args.num_steps, args.num_episodes, where="command line")
-    jobs = load_jobs(args.eval_jobs_config, default)
+    jobs, name, job_overrides = load_any(args.jobs_file, args.overrides, default)
+    name = args.name or name or "batch"
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S") + f"-{time.time_ns() % 1_000_000:06d}"
-    root = args.resume or args.output_dir or Path("outputs", args.name, "batches", stamp)
+    root = args.resume or args.output_dir or Path("outputs", name, "batches", stamp)
     root.mkdir(parents=True, exist_ok=True)
     STATE.reset(root)
-    console.print(f"batch: {len(jobs)} jobs from {args.eval_jobs_config} -> {root}")
-    extra = [*args.overrides, f"name={args.name}"]
+    console.print(f"batch: {len(jobs)} jobs from {args.jobs_file} -> {root}")
+    extra = [*job_overrides, f"name={name}"]
     if args.fail_fast:
         extra.append("fail_fast=true")
     if args.resume:

@@ -93,6 +93,7 @@ class JobConfig:
     object_set: list[str] | None = None
     object_set_random: bool = False
     language_instruction: str | None = None
+    num_rebuilds: int = 1  # split the run over this many env rebuilds (the reference's key)
     fail_fast: bool = False
     resume: bool = False
     progress: bool = True
@@ -153,6 +154,7 @@ class JobSpec:
     progress: bool = True
     record_video: bool = False
     cameras: CameraSpec = CameraSpec()
+    num_rebuilds: int = 1
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
@@ -210,6 +212,15 @@ def validate(cfg: Any) -> JobSpec:
         errors.append(f"length.kind must be one of {', '.join(LENGTH_KINDS)}, got {kind!r}")
     if not isinstance(n, int) or n < 1:
         errors.append(f"length.n must be a positive integer, got {n!r}")
+    rebuilds = c.get("num_rebuilds", 1)
+    if not isinstance(rebuilds, int) or rebuilds < 1:
+        errors.append(f"num_rebuilds must be a positive integer, got {rebuilds!r}")
+        rebuilds = 1
+    elif isinstance(n, int) and n < rebuilds:
+        errors.append(
+            f"num_rebuilds={rebuilds} splits length.n={n} {kind} over {rebuilds} env builds: "
+            f"length.n must be at least num_rebuilds"
+        )
     sim = c.get("sim") or {}
     backend = sim.get("backend")
     if backend not in BACKENDS:
@@ -270,6 +281,7 @@ def validate(cfg: Any) -> JobSpec:
         progress=bool(c.get("progress", True)),
         record_video=bool(c.get("record_video")),
         cameras=cameras,
+        num_rebuilds=rebuilds,
     )
 
 

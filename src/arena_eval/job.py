@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from arena_eval import distributed
 from arena_eval.app import SimApp
 from arena_eval.config import JobSpec, validate
+from arena_eval.envs.base import EpisodeSource
 from arena_eval.metrics import compute_metrics
 from arena_eval.policies.base import make_policy, resolve_policy_class
 from arena_eval.results import RESULTS, SCHEMA_VERSION, provenance, write_results
@@ -61,11 +62,12 @@ def run_job(
     out_dir = Path(output_dir) if output_dir else hydra_output_dir() or Path("outputs/adhoc")
     start = time.perf_counter()
     app = SimApp.get(job)
-    env = policy = recorder = None
+    envs = policy = recorder = None
     try:
-        env = app.make_env(job, rank=dist.rank)
+        envs = EnvSlot(app, job, dist.rank)
+        env = envs.env
         if job.record_video and dist.is_main:  # under torchrun, rank 0 records its episodes
-            recorder = _recorder(job, env, out_dir)
+            recorder = envs.recorder = _recorder(job, env, out_dir)
         policy = make_job_policy(job, env)
         if job.language_instruction:
             policy.set_task_description(job.language_instruction)
@@ -75,7 +77,7 @@ def run_job(
         out = RolloutOutput()
         status, error = "completed", None
         try:
-            _run(env, policy, job, kind, n, show, out, dist)
+            _run(envs, policy, job, kind, n, show, out, dist)
         except Exception as err:
             status, error = "failed", err
         except BaseException as err:  # SIGINT/SIGTERM: flush, never wait on other ranks
@@ -93,14 +95,15 @@ def run_job(
                 results["error"] = error_text
             if per_rank is not None:
                 results["distributed"] = per_rank
-            images = getattr(env, "images_rendered", 0)
-            if images:
-                timing = results["timing"]
-                timing["images_rendered"] = images
-                timing["images_per_s"] = images / out.wall_s if out.wall_s > 0 else 0.0
+            # Zero for a job without cameras: a batch renders only for the jobs that ask.
+            timing = results["timing"]
+            timing["images_rendered"] = envs.images_rendered
+            timing["images_per_s"] = envs.images_rendered / out.wall_s if out.wall_s > 0 else 0.0
+            if job.num_rebuilds > 1:
+                results["rebuilds"] = envs.segments
             if videos is not None:
                 results["videos"] = videos
-            setup = getattr(env, "setup_timing", None)
+            setup = getattr(envs.env, "setup_timing", None)
             if setup:  # Isaac Lab: app start, USD, scene build and first step
                 results["timing"]["setup"] = dict(setup)
             write_results(out_dir, results, out.records)
@@ -116,8 +119,8 @@ def run_job(
     finally:
         if recorder is not None:
             recorder.close()  # idempotent: drops unfinished videos if anything above raised
-        if env is not None:
-            env.close()
+        if envs is not None:
+            envs.close()
         if policy is not None:
             policy.close()
         distributed.teardown(dist)
@@ -191,15 +194,55 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
+class EnvSlot:
+    """The job's env, rebuilt between the parts of a ``num_rebuilds`` run; closed at the end.
+
+    Counts what every build rendered, and which episodes or steps each build ran."""
+
+    def __init__(self, app: SimApp, job: JobSpec, rank: int) -> None:
+        self.app, self.job, self.rank = app, job, rank
+        self.env = app.make_env(job, rank=rank)
+        self.recorder = None
+        self._images_before = 0  # rendered by earlier builds
+        self.segments: list[dict[str, Any]] = []
+
+    def rebuild(self) -> Any:
+        self._close_env()
+        self.env = self.app.make_env(self.job, rank=self.rank)
+        if self.recorder is not None:
+            self.env.recorder = self.recorder
+        return self.env
+
+    @property
+    def images_rendered(self) -> int:
+        return self._images_before + getattr(self.env, "images_rendered", 0)
+
+    def _close_env(self) -> None:
+        if self.env is not None:
+            self._images_before += getattr(self.env, "images_rendered", 0)
+            self.env.close()
+            self.env = None
+
+    def close(self) -> None:
+        self._close_env()
+
+
+def split(n: int, parts: int) -> list[tuple[int, int]]:
+    """``n`` split into ``parts`` consecutive (start, count) ranges, the remainder to the first
+    ones (the reference's num_rebuilds rule)."""
+    sizes = [n // parts + (1 if i < n % parts else 0) for i in range(parts)]
+    starts = [sum(sizes[:i]) for i in range(parts)]
+    return list(zip(starts, sizes, strict=True))
+
+
 def _run(
-    env, policy, job: JobSpec, kind: str, n: int, show: bool, out: RolloutOutput, dist
+    envs: EnvSlot, policy, job: JobSpec, kind: str, n: int, show: bool, out: RolloutOutput, dist
 ) -> None:
     from arena_eval.console import ProgressDisplay
 
     title = f"{job.task} · {job.embodiment} · {job.policy.get('name')}"
     unit = "episodes" if kind == "episodes" else "steps"
     successes = 0
-    source = dist.episode_source(job.seed, kind, n)
     own = dist.share(n) if kind == "steps" else n  # steps are split; episodes by index
     # Rank 0's bar shows its own share of the work.
     total = own if kind == "steps" else len(range(dist.rank, n, dist.world_size))
@@ -210,7 +253,24 @@ def _run(
             successes += sum(r.success for r in new)
             bar.update(episodes if kind == "episodes" else steps, episodes, successes)
 
-        rollout(env, policy, kind, own, source, progress, out)
+        # Steps: one episode source across builds, so a later build's episodes are new ones.
+        steps_source = dist.episode_source(job.seed, kind, n)
+        for part, (start, count) in enumerate(
+            split(own if kind == "steps" else n, job.num_rebuilds)
+        ):
+            env = envs.env if part == 0 else envs.rebuild()
+            if part and getattr(policy, "task_space", None) is not None:
+                policy.task_space = env.task_space()  # the IK view of the rebuilt env
+            before = len(out.records)
+            if kind == "steps":
+                rollout(env, policy, kind, count, steps_source, progress, out)
+                envs.segments.append({"steps": count, "episodes": len(out.records) - before})
+            else:  # this build's episode indices: [start, start + count), interleaved by rank
+                source = EpisodeSource(job.seed, start + count, start + dist.rank, dist.world_size)
+                rollout(env, policy, kind, count, source, progress, out)
+                envs.segments.append(
+                    {"first_episode": start, "episodes": len(out.records) - before}
+                )
 
 
 def _results(

@@ -48,6 +48,8 @@ def rollout(
     caller still holds every episode that finished before it.
     """
     out = out if out is not None else RolloutOutput()
+    # ``out`` may already hold an earlier build's part of the job (num_rebuilds): add to it.
+    stop_at, wall_before = out.steps + n, out.wall_s
     start = time.perf_counter()
     with _no_grad():
         obs = env.reset(episodes)
@@ -66,12 +68,12 @@ def rollout(
                 out.records.extend(result.episodes)
                 if progress is not None:
                     progress(out.steps, len(out.records), result.episodes)
-                if kind == "steps" and out.steps >= n:
+                if kind == "steps" and out.steps >= stop_at:
                     break
                 if not result.active.any():
                     break
         finally:
-            out.wall_s = time.perf_counter() - start
+            out.wall_s = wall_before + time.perf_counter() - start
     return out
 
 
