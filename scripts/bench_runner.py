@@ -1,10 +1,11 @@
 """Runner throughput: a full rollout against a raw mujoco.batch loop on the same model.
 
-Both sides step the same compiled model (zero_action, franka_joint_pos, lift_object, 16 envs)
-at the task's real rates, in this process; each figure is the median of 5 repeats. The last
-line is ``ratio=<rollout/raw> <rollout env-steps/s> env-steps/s``.
+Both sides step the same compiled model (zero_action, franka_joint_pos, lift_object) at the
+task's real rates, in this process; each figure is the median of 5 interleaved repeats. One
+line per env count (64, then 16); the last line is ``ratio=<rollout/raw> <rollout env-steps/s>
+env-steps/s`` for the last count (16).
 
-    .venv/bin/python scripts/bench_runner.py [--num-envs 16] [--steps 600] [--repeats 5]
+    .venv/bin/python scripts/bench_runner.py [--num-envs 64,16] [--steps 600] [--repeats 5]
 
 ``--policy scripted`` runs the expert instead (its planning and, on humanoids, the bimanual IK
 are then part of the rollout's cost); the raw loop stays the bare stepping of the same model:
@@ -125,9 +126,25 @@ def bench_cameras(num_envs: int, steps: int, repeats: int, size: int, quality: s
     print(f"cameras={quality} {steps_s:.1f} env-steps/s {images_s:.1f} images/s")
 
 
+def measure(job, steps: int, repeats: int) -> tuple[float, float, list[float], list[float]]:
+    """Medians of ``repeats`` raw loops and rollouts, interleaved so drift in machine load hits
+    both alike; returns (raw median, rollout median, raw runs, rollout runs)."""
+    bench_rollout(job, 50)  # warm up: compile, caches, first-touch allocations
+    bench_raw(job, 50)
+    raw, ours = [], []
+    for _ in range(repeats):
+        raw.append(bench_raw(job, steps))
+        ours.append(bench_rollout(job, steps))
+    return statistics.median(raw), statistics.median(ours), raw, ours
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--num-envs", type=int, default=None, help="16 (4 with --cameras)")
+    parser.add_argument(
+        "--num-envs",
+        default=None,
+        help="env counts, the last one reported last (64,16; 4 with --cameras)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="600 (100 with --cameras)")
     parser.add_argument("--repeats", type=int, default=None, help="5 (3 with --cameras)")
     parser.add_argument("--cameras", action="store_true", help="measure with cameras on")
@@ -139,32 +156,28 @@ def main() -> None:
     args = parser.parse_args()
     if args.cameras:
         bench_cameras(
-            args.num_envs or 4, args.steps or 100, args.repeats or 3, args.size, args.quality
+            int(args.num_envs or 4), args.steps or 100, args.repeats or 3, args.size, args.quality
         )
         return
-    args.num_envs = args.num_envs or 16
+    counts = [int(n) for n in str(args.num_envs or "64,16").split(",")]
     args.steps = args.steps or 600
     args.repeats = args.repeats or 5
-
-    job = job_for(args.num_envs, args.env, args.embodiment, policy=args.policy)
-    bench_rollout(job, 50)  # warm up: compile, caches, first-touch allocations
-    bench_raw(job, 50)
-    raw, ours = [], []
-    for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
-        raw.append(bench_raw(job, args.steps))
-        ours.append(bench_rollout(job, args.steps))
-    raw_med, ours_med = statistics.median(raw), statistics.median(ours)
-    decimation = round(job.physics_hz / job.control_hz)
     print(
-        f"task {args.env}, {args.embodiment}, {args.policy}, {args.num_envs} envs, "
-        f"{args.steps} steps"
+        f"task {args.env}, {args.embodiment}, {args.policy}, {args.steps} steps, "
+        f"medians of {args.repeats}"
     )
-    print(
-        f"physics {job.physics_hz:.0f} Hz, control {job.control_hz:.0f} Hz: decimation {decimation}"
-    )
-    for label, runs, med in (("raw mujoco.batch loop", raw, raw_med), ("rollout", ours, ours_med)):
-        print(f"{label:22s}: {med:10,.0f} env-steps/s  (runs {[round(r) for r in runs]})")
-    print(f"ratio={ours_med / raw_med:.3f} {ours_med:.0f} env-steps/s")
+    last = None
+    for n in counts:
+        job = job_for(n, args.env, args.embodiment, policy=args.policy)
+        raw_med, ours_med, raw, ours = measure(job, args.steps, args.repeats)
+        decimation = round(job.physics_hz / job.control_hz)
+        print(
+            f"envs={n:<4d} raw mujoco.batch {raw_med:9,.0f} env-steps/s  rollout {ours_med:9,.0f} "
+            f"env-steps/s  ratio {ours_med / raw_med:.3f}  (decimation {decimation}; runs raw "
+            f"{[round(r) for r in raw]}, rollout {[round(r) for r in ours]})"
+        )
+        last = (ours_med / raw_med, ours_med)
+    print(f"ratio={last[0]:.3f} {last[1]:.0f} env-steps/s")
 
 
 if __name__ == "__main__":

@@ -176,6 +176,17 @@ def test_json_job_fields_refused(changes: dict, message: str) -> None:
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [("gr1_pink", "gr1_ik"), ("g1_wbc_pink", "g1_ik"), ("g1_wbc_joint", "g1_joint")],
+)
+def test_reference_embodiment_names(theirs: str, ours: str) -> None:
+    args = {"environment": "lift_object", "embodiment": theirs}
+    overrides = translate_job(job(arena_env_args=args), None).overrides
+    assert f"embodiment={ours}" in overrides
+    assert validate(compose(overrides)).embodiment == ours
+
+
 def test_policy_args_is_policy_config_dict() -> None:
     old = translate_job(job(policy_args={"seed_offset": 3}), None)
     new = translate_job(job(policy_config_dict={"seed_offset": 3}), None)

@@ -98,3 +98,41 @@ def test_policy_length_overrides_run_length(make_cfg, tmp_path) -> None:
     assert result.results["timing"]["steps"] == 7
     assert result.metrics["num_episodes"] == 0
     assert "no episode finished within 7 steps" in result.results["notes"][0]
+
+
+def test_compiled_model_cache_gives_the_same_episodes(tmp_path, make_cfg, monkeypatch) -> None:
+    """A model loaded from the compiled-model cache (MJB) runs the same episodes as one
+    compiled from the spec."""
+    import csv
+
+    from arena_eval.app import SimApp
+    from arena_eval.job import run_job
+
+    monkeypatch.setenv("ARENA_EVAL_CACHE", str(tmp_path / "cache"))
+    cfg = ("env=open_microwave", "policy=scripted", "num_envs=3", "length.n=6")
+    rows = []
+    for attempt in ("compiled", "loaded"):
+        SimApp.shutdown()  # a fresh app: no model in memory, only the cache on disk
+        result = run_job(make_cfg(*cfg), tmp_path / attempt)
+        stats = result.results["app"]
+        assert (stats["models_compiled"], stats["models_loaded"]) == (
+            (1, 0) if attempt == "compiled" else (0, 1)
+        )
+        with open(tmp_path / attempt / "episodes.csv") as fh:
+            rows.append(
+                [{k: r[k] for k in ("seed", "success", "length")} for r in csv.DictReader(fh)]
+            )
+    SimApp.shutdown()
+    assert rows[0] == rows[1]
+    assert len(list((tmp_path / "cache" / "mjb").glob("*.mjb"))) == 1
+
+
+def test_index_runs_become_slices() -> None:
+    import numpy as np
+
+    from arena_eval.envs.mujoco.embodiments.base import as_index
+
+    assert as_index(np.array([3, 4, 5])) == slice(3, 6)
+    assert isinstance(as_index(np.array([0, 2, 3])), np.ndarray)
+    qpos = np.arange(20.0).reshape(2, 10)
+    assert np.array_equal(qpos[:, as_index(np.array([3, 4, 5]))], qpos[:, [3, 4, 5]])

@@ -31,8 +31,15 @@ ENV_EMBODIMENTS = {
     "gr1_open_microwave": "gr1_joint",
     "gr1_sequential_static_manipulation": "gr1_joint",
 }
-# gr1_pink is the reference's GR1 under end-effector targets (Pink IK): our gr1_ik.
-EMBODIMENT_ALIASES = {"franka": "franka_ik", "franka_panda": "franka_ik", "gr1_pink": "gr1_ik"}
+# gr1_pink is the reference's GR1 under end-effector targets (Pink IK): our gr1_ik; its G1
+# under a whole-body controller takes task-space (pink) or joint targets: g1_ik / g1_joint.
+EMBODIMENT_ALIASES = {
+    "franka": "franka_ik",
+    "franka_panda": "franka_ik",
+    "gr1_pink": "gr1_ik",
+    "g1_wbc_pink": "g1_ik",
+    "g1_wbc_joint": "g1_joint",
+}
 # The reference's asset names (its HOPE and YCB "robolab" sets) -> our catalog objects.
 OBJECT_ALIASES = {
     "alphabet_soup_can_hope_robolab": "alphabet_soup_can",

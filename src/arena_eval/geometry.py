@@ -6,25 +6,29 @@ import numpy as np
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    aw, ax, ay, az = np.moveaxis(a, -1, 0)
-    bw, bx, by, bz = np.moveaxis(b, -1, 0)
-    return np.stack(
-        [
-            aw * bw - ax * bx - ay * by - az * bz,
-            aw * bx + ax * bw + ay * bz - az * by,
-            aw * by - ax * bz + ay * bw + az * bx,
-            aw * bz + ax * by - ay * bx + az * bw,
-        ],
-        axis=-1,
-    )
+    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    # Written into one output: no moveaxis/stack on the IK's hot path (same arithmetic).
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[..., 0] = aw * bw - ax * bx - ay * by - az * bz
+    out[..., 1] = aw * bx + ax * bw + ay * bz - az * by
+    out[..., 2] = aw * by - ax * bz + ay * bw + az * bx
+    out[..., 3] = aw * bz + ax * by - ay * bx + az * bw
+    return out
 
 
 def quat_conj(q: np.ndarray) -> np.ndarray:
     return q * np.array([1.0, -1.0, -1.0, -1.0])
 
 
+def norm(v: np.ndarray) -> np.ndarray:
+    """Euclidean norm over the last axis, kept as an axis of 1 (np.linalg.norm's arithmetic,
+    without its dispatch)."""
+    return np.sqrt(np.add.reduce(v * v, axis=-1, keepdims=True))
+
+
 def quat_from_rotvec(v: np.ndarray) -> np.ndarray:
-    angle = np.linalg.norm(v, axis=-1, keepdims=True)
+    angle = norm(v)
     half = 0.5 * angle
     # sin(x/2)/x -> 1/2 as x -> 0: keep small rotations exact without dividing by zero.
     scale = np.where(angle > 1e-9, np.sin(half) / np.maximum(angle, 1e-12), 0.5)
@@ -33,7 +37,7 @@ def quat_from_rotvec(v: np.ndarray) -> np.ndarray:
 
 def rotvec_from_quat(q: np.ndarray) -> np.ndarray:
     q = np.where(q[..., :1] < 0, -q, q)  # the short way round
-    sin_half = np.linalg.norm(q[..., 1:], axis=-1, keepdims=True)
+    sin_half = norm(q[..., 1:])
     angle = 2.0 * np.arctan2(sin_half, q[..., :1])
     scale = np.where(sin_half > 1e-9, angle / np.maximum(sin_half, 1e-12), 2.0)
     return q[..., 1:] * scale

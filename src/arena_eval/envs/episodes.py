@@ -11,6 +11,8 @@ import numpy as np
 
 from arena_eval.envs.base import EpisodeRecord, EpisodeSource, StepResult
 
+_NONE = np.zeros(0, dtype=np.int64)  # no env ended this step (read-only by convention)
+
 
 class EpisodeBook:
     def __init__(self, num_envs: int, max_episode_steps: int, rank: int = 0) -> None:
@@ -53,22 +55,17 @@ class EpisodeBook:
         terminated, truncated, done ids). Success wins over failure within a step; an env
         times out at the step limit, or where ``time_out`` says its simulator's clock did."""
         was_active = self.active.copy()
-        self.steps[was_active] += 1
+        self.steps += was_active  # +1 where active (bools add as 0/1), without a masked write
         success = success & was_active
         failure = failure & was_active & ~success
         terminated = success | failure
         limit = self.steps >= self.max_episode_steps
         if time_out is not None:
-            limit = limit | time_out
-        truncated = was_active & ~terminated & limit
-        return (
-            was_active,
-            success,
-            failure,
-            terminated,
-            truncated,
-            np.flatnonzero(terminated | truncated),
-        )
+            limit |= time_out
+        truncated = limit & was_active & ~terminated
+        ended = terminated | truncated
+        done = np.flatnonzero(ended) if np.count_nonzero(ended) else _NONE
+        return was_active, success, failure, terminated, truncated, done
 
     def record(
         self,
@@ -131,5 +128,5 @@ class EpisodeBook:
             episodes=episodes,
             reset_env_ids=reset_ids,
             active=self.active.copy(),
-            stepped=int(was_active.sum()),
+            stepped=int(np.count_nonzero(was_active)),
         )

@@ -59,9 +59,16 @@ class MujocoBackend:
     def __init__(self, nthread: int = 0) -> None:
         self.nthread = nthread
         self._models: dict[tuple, Any] = {}
-        self.stats = {"models_compiled": 0, "model_cache_hits": 0, "compile_s": 0.0}
+        self.stats = {
+            "models_compiled": 0,
+            "models_loaded": 0,  # from the compiled-model cache on disk
+            "model_cache_hits": 0,  # already in this process
+            "compile_s": 0.0,
+            "load_s": 0.0,
+        }
 
     def _model(self, job: JobSpec, task, embodiment, obj_name: str):
+        from arena_eval.envs.mujoco import model_cache
         from arena_eval.envs.mujoco.scene import compose
 
         key = (
@@ -73,14 +80,22 @@ class MujocoBackend:
             job.physics_hz,
         )
         model = self._models.get(key)
-        if model is None:
-            start = time.perf_counter()
+        if model is not None:
+            self.stats["model_cache_hits"] += 1
+            return model
+        start = time.perf_counter()
+        if model_cache.enabled():
+            model = model_cache.load(key)
+        if model is not None:
+            self.stats["models_loaded"] += 1
+            self.stats["load_s"] += time.perf_counter() - start
+        else:
             model = compose(task, embodiment, get_object(obj_name), job.physics_hz)
             self.stats["compile_s"] += time.perf_counter() - start
             self.stats["models_compiled"] += 1
-            self._models[key] = model
-        else:
-            self.stats["model_cache_hits"] += 1
+            if model_cache.enabled():
+                model_cache.save(key, model)
+        self._models[key] = model
         return model
 
     def make_env(self, job: JobSpec, rank: int = 0):

@@ -136,6 +136,12 @@ class MujocoEnv:
     # -- stepping ------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.spec.num_envs
+        if len(self.groups) == 1 and np.count_nonzero(self.active) == n:  # one object, all live
+            group = self.groups[0]
+            group.robot.apply(actions, slice(None))
+            group.sims.batch.step(None, nstep=self.decimation, stage=mujoco.mjtStage.mjSTAGE_VEL)
+            success, failure = group.task.update()
+            return self._finish_step(success, failure)
         success = np.zeros(n, dtype=bool)
         failure = np.zeros(n, dtype=bool)
         for group in self.groups:
@@ -150,6 +156,10 @@ class MujocoEnv:
                 group.robot.apply(actions[group.env_ids[rows]], rows)
             group.sims.batch.step(ids, nstep=self.decimation, stage=mujoco.mjtStage.mjSTAGE_VEL)
             success[group.index], failure[group.index] = group.task.update()
+        return self._finish_step(success, failure)
+
+    def _finish_step(self, success: np.ndarray, failure: np.ndarray) -> StepResult:
+        """Count the step, record and restart the episodes that ended, observe."""
         was_active, success, failure, terminated, truncated, done = self.book.advance(
             success, failure
         )

@@ -21,6 +21,21 @@ class ActionLayout:
         return len(self.names)
 
 
+def as_index(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice when it is a run of consecutive ids, else unchanged.
+
+    ``a[:, slice]`` is a view and ``a[:, slice] = x`` one strided copy; an index array gathers
+    into a new array every time. The robot's joints and actuators are usually consecutive."""
+    index = np.asarray(index)
+    if (
+        index.ndim == 1
+        and index.size
+        and np.array_equal(index, np.arange(index[0], index[0] + index.size))
+    ):
+        return slice(int(index[0]), int(index[0]) + index.size)
+    return index
+
+
 class Embodiment:
     """Base class. ``attach`` edits the scene spec; ``bind`` resolves ids in a compiled model."""
 

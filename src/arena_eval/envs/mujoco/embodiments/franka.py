@@ -18,7 +18,12 @@ import numpy as np
 from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.assets import load_spec, robosuite_asset
 from arena_eval.envs.mujoco.embodiments import ik
-from arena_eval.envs.mujoco.embodiments.base import ActionLayout, Embodiment, EmbodimentState
+from arena_eval.envs.mujoco.embodiments.base import (
+    ActionLayout,
+    Embodiment,
+    EmbodimentState,
+    as_index,
+)
 
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 # Home pose: gripper pointing down, fingers closing along world y, the grip point 0.42 m in
@@ -120,6 +125,12 @@ class FrankaState(EmbodimentState):
         self.ee_body = model.body(PREFIX + "gripper_eef").id
         lo, hi = model.jnt_range[[model.joint(j).id for j in joints]].T
         self.q_low, self.q_high = lo, hi
+        # Views of this robot's state and controls in every simulation (slices where the ids
+        # run consecutively, as they do for the Panda): the step reads and writes in place.
+        self.joint_q, self.joint_v = as_index(self.qadr), as_index(self.vadr)
+        self.arm_u = as_index(self.arm_ctrl)
+        self.delta_low = np.array(franka.layout.low[:6])
+        self.delta_high = np.array(franka.layout.high[:6])
         self.target_pos = np.zeros((sims.nsim, 3))
         self.target_quat = np.tile([1.0, 0, 0, 0], (sims.nsim, 1))
 
@@ -136,23 +147,33 @@ class FrankaState(EmbodimentState):
 
     def apply(self, actions: np.ndarray, ids: np.ndarray | slice) -> None:
         sims = self.sims
-        if self.franka.mode == "joint_pos":
-            targets = np.clip(actions[:, :7], self.q_low, self.q_high)
-        else:
-            targets = self._ik(actions[:, :6], ids)
-        opening = FINGER_OPEN * 0.5 * (np.clip(actions[:, -1], -1.0, 1.0) + 1.0)
         ctrl = sims.ctrl
         # ``ids`` is a slice (every simulation) on the hot path, else an array of rows.
-        arm = (ids, self.arm_ctrl) if isinstance(ids, slice) else np.ix_(ids, self.arm_ctrl)
-        ctrl[arm] = targets
+        every = isinstance(ids, slice)
+        if self.franka.mode == "joint_pos":
+            # np.minimum/np.maximum, not np.clip: the same result without np.clip's dispatch,
+            # written straight into the controls when they are a view.
+            if every and isinstance(self.arm_u, slice):
+                np.minimum(
+                    np.maximum(actions[:, :7], self.q_low), self.q_high, out=ctrl[:, self.arm_u]
+                )
+            else:
+                targets = np.minimum(np.maximum(actions[:, :7], self.q_low), self.q_high)
+                ctrl[(ids, self.arm_ctrl) if every else np.ix_(ids, self.arm_ctrl)] = targets
+        else:
+            targets = self._ik(actions[:, :6], ids)
+            ctrl[(ids, self.arm_ctrl) if every else np.ix_(ids, self.arm_ctrl)] = targets
+        opening = np.minimum(np.maximum(actions[:, -1], -1.0), 1.0)
+        opening += 1.0
+        opening *= FINGER_OPEN * 0.5
         ctrl[ids, self.finger_ctrl[0]] = opening
-        ctrl[ids, self.finger_ctrl[1]] = -opening
+        np.negative(opening, out=opening)
+        ctrl[ids, self.finger_ctrl[1]] = opening
 
     def _ik(self, delta: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Move the targets by ``delta``; one damped-least-squares step towards them."""
         sims, f = self.sims, self.franka
-        lo, hi = np.array(f.layout.low[:6]), np.array(f.layout.high[:6])
-        delta = np.clip(delta, lo, hi)
+        delta = np.minimum(np.maximum(delta, self.delta_low), self.delta_high)
         pos, quat = sims.xpos[ids, self.ee_body], sims.xquat[ids, self.ee_body]
         target_pos, target_quat, error = ik.follow(
             self.target_pos[ids], self.target_quat[ids], pos, quat, delta, f.max_lag
@@ -162,12 +183,12 @@ class FrankaState(EmbodimentState):
         jac = np.concatenate([jacp[:, :, self.arm_dofs], jacr[:, :, self.arm_dofs]], axis=1)
         dq = ik.dls(jac, error, f.ik_damping)
         q = sims.qpos[ids][:, self.qadr[:7]]
-        return np.clip(q + dq, self.q_low, self.q_high)
+        return np.minimum(np.maximum(q + dq, self.q_low), self.q_high)
 
     def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
         sims = self.sims
-        out["joint_pos"][rows] = sims.qpos[:, self.qadr]
-        out["joint_vel"][rows] = sims.qvel[:, self.vadr]
+        out["joint_pos"][rows] = sims.qpos[:, self.joint_q]
+        out["joint_vel"][rows] = sims.qvel[:, self.joint_v]
         out["ee_pos"][rows] = sims.xpos[:, self.ee_body]
         out["ee_quat"][rows] = sims.xquat[:, self.ee_body]
         out["gripper_opening"][rows, 0] = sims.qpos[:, self.qadr[7]] - sims.qpos[:, self.qadr[8]]

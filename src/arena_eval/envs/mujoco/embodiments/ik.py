@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arena_eval.geometry import quat_from_rotvec, quat_mul, rotation_error
+from arena_eval.geometry import norm, quat_from_rotvec, quat_mul, rotation_error
 
 
 def follow(
@@ -24,8 +24,7 @@ def follow(
     """Move targets ``[n, 3]``/``[n, 4]`` by ``delta`` ``[n, 6]``; return the new targets and the
     pose error ``[n, 6]`` (position, rotation vector) from the measured ``pos``/``quat``."""
     lag = target_pos + delta[:, :3] - pos
-    norm = np.linalg.norm(lag, axis=1, keepdims=True)
-    new_pos = pos + lag * np.minimum(1.0, max_lag / np.maximum(norm, 1e-9))
+    new_pos = pos + lag * np.minimum(1.0, max_lag / np.maximum(norm(lag), 1e-9))
     new_quat = quat_mul(quat_from_rotvec(delta[:, 3:]), target_quat)
     error = np.concatenate([new_pos - pos, rotation_error(new_quat, quat)], axis=1)
     return new_pos, new_quat, error
@@ -36,6 +35,8 @@ def dls(jac: np.ndarray, error: np.ndarray, damping: float) -> np.ndarray:
 
     ``jac`` is ``[n, m, k]`` (m task rows, k joints), ``error`` ``[n, m]``; returns ``[n, k]``.
     """
-    jjt = jac @ jac.transpose(0, 2, 1)
-    jjt += (damping**2) * np.eye(jac.shape[1])
-    return (jac.transpose(0, 2, 1) @ np.linalg.solve(jjt, error[:, :, None]))[:, :, 0]
+    jac_t = jac.transpose(0, 2, 1)
+    jjt = jac @ jac_t
+    rows = np.arange(jac.shape[1])
+    jjt[:, rows, rows] += damping**2  # + lambda^2 I, on the diagonal only
+    return (jac_t @ np.linalg.solve(jjt, error[:, :, None]))[:, :, 0]

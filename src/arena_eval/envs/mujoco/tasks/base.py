@@ -102,6 +102,10 @@ class TaskState:
         self.start_pos = np.zeros((m, 3))
         self.moved = np.zeros(m, dtype=bool)
         self.subtasks: dict[str, np.ndarray] = {}
+        # Views of the object's state in every simulation (the Batch's arrays persist).
+        self.pos_view = sims.qpos[:, self.obj_q : self.obj_q + 3]
+        self.lin_vel_view = sims.qvel[:, self.obj_v : self.obj_v + 3]
+        self._scratch = np.zeros((m, 3))
 
     # -- resets --------------------------------------------------------------------------
     def place_object(self, rows: np.ndarray, xy: np.ndarray, yaw: np.ndarray) -> None:
@@ -126,17 +130,17 @@ class TaskState:
 
     # -- terms ---------------------------------------------------------------------------
     def object_pos(self) -> np.ndarray:
-        return self.sims.qpos[:, self.obj_q : self.obj_q + 3]
+        return self.pos_view
 
     def update(self) -> tuple[np.ndarray, np.ndarray]:
         """After a control step: update per-episode trackers; return (success, failure)."""
-        pos = self.object_pos()
-        vel = self.sims.qvel[:, self.obj_v : self.obj_v + 3]
-        shift = pos - self.start_pos
-        # Squared norms against squared thresholds: same test, no square roots on the hot path.
-        self.moved |= (np.einsum("ij,ij->i", shift, shift) > OBJECT_MOVED_DISTANCE**2) | (
-            np.einsum("ij,ij->i", vel, vel) > OBJECT_MOVED_SPEED**2
-        )
+        # Squared norms against squared thresholds: the same test, no square roots, and no
+        # temporaries beyond one scratch array.
+        d = np.subtract(self.pos_view, self.start_pos, out=self._scratch)
+        np.multiply(d, d, out=d)
+        self.moved |= np.add.reduce(d, axis=1) > OBJECT_MOVED_DISTANCE**2
+        v = np.multiply(self.lin_vel_view, self.lin_vel_view, out=self._scratch)
+        self.moved |= np.add.reduce(v, axis=1) > OBJECT_MOVED_SPEED**2
         return self.terms()
 
     def terms(self) -> tuple[np.ndarray, np.ndarray]:
@@ -146,8 +150,8 @@ class TaskState:
         return None
 
     def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        q, v = self.obj_q, self.obj_v
-        out["object_pos"][rows] = self.sims.qpos[:, q : q + 3]
+        q = self.obj_q
+        out["object_pos"][rows] = self.pos_view
         out["object_quat"][rows] = self.sims.qpos[:, q + 3 : q + 7]
-        out["object_lin_vel"][rows] = self.sims.qvel[:, v : v + 3]
+        out["object_lin_vel"][rows] = self.lin_vel_view
         out["object_size"][rows] = self.obj.size

@@ -49,5 +49,6 @@ class LiftState(TaskState):
         c = self.task.config
         z = self.object_pos()[:, 2]
         lifted = z >= self.start_pos[:, 2] + c.lift_height
-        self.held_steps = np.where(lifted, self.held_steps + 1, 0)
+        self.held_steps += 1  # steps held up so far, back to 0 once it is not
+        self.held_steps *= lifted
         return self.held_steps >= self.hold_needed, z < TABLE_TOP + c.drop_height
