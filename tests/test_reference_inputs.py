@@ -329,3 +329,29 @@ def test_a_camera_job_does_not_turn_cameras_on_for_the_others(tmp_path: Path) ->
     assert first["config"]["enable_cameras"] is False
     assert second["timing"]["images_rendered"] > 0
     assert first["app"]["app_id"] == second["app"]["app_id"]
+
+
+@pytest.mark.integration
+def test_policy_runner_remote_client_against_a_real_server(tmp_path: Path) -> None:
+    """The reference's client-side chunking policy, as its docs run it, against our server:
+    the expert served with 4-step chunks, the server stopped by --remote_kill_on_exit."""
+    from tests.test_remote_cli import free_port, start_server
+
+    port = free_port()
+    server = start_server(port, "policy=scripted", "policy.chunk_length=4", cwd=tmp_path)
+    try:
+        command = (
+            "--policy_type isaaclab_arena.policy.action_chunking_client."
+            f"ActionChunkingClientSidePolicy --remote_host 127.0.0.1 --remote_port {port} "
+            "--remote_kill_on_exit --num_episodes 4 --num_envs 2 lift_object "
+            "--embodiment franka_ik --object cracker_box"
+        )
+        proc = arena(*command.split(), cwd=tmp_path, tool="arena-eval-policy-runner")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert server.wait(timeout=30) == 0  # kill_on_exit stopped it
+    finally:
+        server.kill()
+    (out,) = (tmp_path / "outputs" / "default" / "runs").iterdir()
+    result = json.loads((out / "results.json").read_text())
+    assert result["job"]["policy"] == "remote"
+    assert result["metrics"]["num_episodes"] == 4 and result["metrics"]["success_rate"] >= 0.75

@@ -254,7 +254,7 @@ def _run(
             bar.update(episodes if kind == "episodes" else steps, episodes, successes)
 
         # Steps: one episode source across builds, so a later build's episodes are new ones.
-        steps_source = dist.episode_source(job.seed, kind, n)
+        steps_source = dist.episode_source(job.seed, kind, n) if kind == "steps" else None
         for part, (start, count) in enumerate(
             split(own if kind == "steps" else n, job.num_rebuilds)
         ):
