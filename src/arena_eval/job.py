@@ -61,7 +61,7 @@ def run_job(
     out_dir = Path(output_dir) if output_dir else hydra_output_dir() or Path("outputs/adhoc")
     start = time.perf_counter()
     app = SimApp.get(job)
-    env = policy = recorder = None
+    env = policy = recorder = dataset = None
     try:
         env = app.make_env(job, rank=dist.rank)
         if job.record_video and dist.is_main:  # under torchrun, rank 0 records its episodes
@@ -71,16 +71,22 @@ def run_job(
             policy.set_task_description(job.language_instruction)
         configured = (job.length_kind, job.length_n)
         kind, n = configured if job.length_fixed else policy.length() or configured
+        run_env = env
+        if job.record_dataset:  # the episodes as a LeRobotDataset (recording.py)
+            from arena_eval.recording import make_recorder
+
+            run_env, dataset = make_recorder(job, env, out_dir)
         setup_s = time.perf_counter() - start
         out = RolloutOutput()
         status, error = "completed", None
         try:
-            _run(env, policy, job, kind, n, show, out, dist)
+            _run(run_env, policy, job, kind, n, show, out, dist)
         except Exception as err:
             status, error = "failed", err
         except BaseException as err:  # SIGINT/SIGTERM: flush, never wait on other ranks
             status, error = "interrupted", err
         videos = recorder.close() if recorder is not None else None
+        dataset_info = dataset.close() if dataset is not None else None
         error_text = describe(error) if error is not None else None
         per_rank = None
         if dist.active and status != "interrupted":
@@ -100,6 +106,8 @@ def run_job(
                 timing["images_per_s"] = images / out.wall_s if out.wall_s > 0 else 0.0
             if videos is not None:
                 results["videos"] = videos
+            if dataset_info is not None:
+                results["dataset"] = dataset_info
             setup = getattr(env, "setup_timing", None)
             if setup:  # Isaac Lab: app start, USD, scene build and first step
                 results["timing"]["setup"] = dict(setup)
@@ -116,6 +124,8 @@ def run_job(
     finally:
         if recorder is not None:
             recorder.close()  # idempotent: drops unfinished videos if anything above raised
+        if dataset is not None:
+            dataset.close()  # idempotent: finalizes what was written if anything above raised
         if env is not None:
             env.close()
         if policy is not None:
