@@ -31,7 +31,7 @@ export WARP_CACHE_PATH ?= $(HOME)/.cache/arena-eval/warp
 GL_DEBS := libegl1 libosmesa6
 
 .PHONY: help setup setup-gl setup-isaac setup-openpi setup-lerobot setup-ffmpeg test test-full test-slurm \
-	test-isaac test-lerobot lint format run run-isaac bench bench-backends bench-lerobot clean
+	test-isaac test-lerobot test-lerobot-full lint format run run-isaac bench bench-backends bench-lerobot clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -109,6 +109,10 @@ test-isaac: ## The Isaac Lab suite on the CPU (marker isaaclab; needs make setup
 test-lerobot: ## The LeRobot suite: record, load, train, evaluate (marker lerobot; needs make setup-lerobot)
 	@test -x $(LEROBOT_BIN)/python || { echo "error: $(LEROBOT_VENV) is missing: run make setup-lerobot"; exit 1; }
 	ARENA_LEROBOT_REQUIRED=1 $(LEROBOT_BIN)/python -m pytest -q -m "not slow" tests/lerobot
+
+test-lerobot-full: ## The LeRobot suite with the slow whole loop (record, lerobot-train, evaluate)
+	@test -x $(LEROBOT_BIN)/python || { echo "error: $(LEROBOT_VENV) is missing: run make setup-lerobot"; exit 1; }
+	ARENA_LEROBOT_REQUIRED=1 OMP_NUM_THREADS=1 $(LEROBOT_BIN)/python -m pytest -q tests/lerobot
 
 test-slurm: ## Integration tests against a real single-node SLURM (root, Debian; installs it)
 	ARENA_SLURM_REQUIRED=1 $(BIN)/python -m pytest -q -m slurm

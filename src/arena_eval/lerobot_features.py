@@ -70,7 +70,7 @@ def state_names(spec: EnvSpec, keys: Sequence[str]) -> list[str]:
         size = math.prod(spec.observations[key].shape)
         if key in ("joint_pos", "joint_vel") and len(joint_names) == size:
             parts = joint_names
-        elif key.endswith(("_pos", "_vel", "_size")) and size == 3 or key.endswith("_quat"):
+        elif (key.endswith(("_pos", "_vel", "_size")) and size == 3) or key.endswith("_quat"):
             parts = list(_AXES.get(size, range(size)))
         else:
             parts = [str(i) for i in range(size)]

@@ -57,7 +57,9 @@ def check_dataset_config(dataset: dict[str, Any], distributed: Any) -> list[str]
     if missing:
         errors.append(missing)
     if distributed and (not isinstance(distributed, dict) or distributed.get("enabled")):
-        errors.append("record_dataset=true writes one dataset from one process: run without torchrun")
+        errors.append(
+            "record_dataset=true writes one dataset from one process: run without torchrun"
+        )
     try:
         build_config(_Holder, dataset, "dataset")
     except ValueError as err:
@@ -100,7 +102,7 @@ class DatasetWriter:
         repo_id = settings.repo_id or f"arena-eval/{spec.task}_{spec.embodiment}"
         self.dataset = LeRobotDataset.create(
             repo_id=repo_id,
-            fps=int(round(fps)),
+            fps=round(fps),
             features=self.features(),
             root=self.root,
             robot_type=spec.embodiment,

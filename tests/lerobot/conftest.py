@@ -18,10 +18,14 @@ def pytest_collection_modifyitems(config, items):
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.lerobot)
             if not HAVE_LEROBOT and not REQUIRED:
-                item.add_marker(pytest.mark.skip(reason="lerobot is not installed (make setup-lerobot)"))
+                item.add_marker(
+                    pytest.mark.skip(reason="lerobot is not installed (make setup-lerobot)")
+                )
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _lerobot_present():
     if REQUIRED and not HAVE_LEROBOT:
-        pytest.fail("ARENA_LEROBOT_REQUIRED=1 but lerobot is not importable: run make setup-lerobot")
+        pytest.fail(
+            "ARENA_LEROBOT_REQUIRED=1 but lerobot is not importable: run make setup-lerobot"
+        )

@@ -88,7 +88,9 @@ class LeRobotPolicy(Policy):
         try:
             cfg = PreTrainedConfig.from_pretrained(path)
         except Exception as err:
-            raise PolicyError(f"policy=lerobot: cannot read {self.path}/config.json: {err}") from None
+            raise PolicyError(
+                f"policy=lerobot: cannot read {self.path}/config.json: {err}"
+            ) from None
         cfg.device = str(self.device)
         if getattr(cfg, "pretrained_backbone_weights", None):
             # The checkpoint holds the backbone's trained weights: building it must not fetch
