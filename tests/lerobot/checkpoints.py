@@ -63,3 +63,51 @@ def tiny_act(
 
 def _unit(n: int) -> dict[str, np.ndarray]:
     return {"mean": np.zeros(n, np.float32), "std": np.ones(n, np.float32)}
+
+
+def tiny_diffusion(folder: Path, state: int, action: int, env_state: int, seed: int = 0) -> Path:
+    """A small Diffusion policy (random weights, two observations of history) in ``folder``."""
+    import torch
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+    from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+    from lerobot.policies.factory import make_pre_post_processors
+
+    torch.manual_seed(seed)
+    config = DiffusionConfig(
+        input_features={
+            "observation.state": PolicyFeature(FeatureType.STATE, (state,)),
+            "observation.environment_state": PolicyFeature(FeatureType.ENV, (env_state,)),
+        },
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (action,))},
+        n_obs_steps=2,
+        horizon=8,
+        n_action_steps=4,
+        down_dims=(16, 32),
+        kernel_size=3,
+        n_groups=4,
+        diffusion_step_embed_dim=16,
+        num_inference_steps=3,
+        pretrained_backbone_weights=None,
+        device="cpu",
+    )
+    stats = {
+        "observation.state": _min_max(state),
+        "observation.environment_state": _min_max(env_state),
+        "action": _min_max(action),
+    }
+    pre, post = make_pre_post_processors(config, dataset_stats=stats)
+    folder.mkdir(parents=True, exist_ok=True)
+    DiffusionPolicy(config).save_pretrained(folder)
+    pre.save_pretrained(folder)
+    post.save_pretrained(folder)
+    return folder
+
+
+def _min_max(n: int) -> dict[str, np.ndarray]:
+    return {
+        "min": -np.ones(n, np.float32),
+        "max": np.ones(n, np.float32),
+        "mean": np.zeros(n, np.float32),
+        "std": np.ones(n, np.float32),
+    }

@@ -19,7 +19,7 @@ from arena_eval.app import SimApp
 from arena_eval.config import validate
 from arena_eval.job import run_job
 from arena_eval.policies.base import PolicyError, make_policy
-from tests.lerobot.checkpoints import tiny_act
+from tests.lerobot.checkpoints import tiny_act, tiny_diffusion
 
 ROBOT = "[joint_pos,joint_vel,ee_pos,ee_quat,gripper_opening]"
 OBJECT = "[object_pos,object_quat,object_size]"
@@ -200,6 +200,31 @@ def test_per_env_chunks_survive_other_envs_resets(make_cfg, tmp_path) -> None:
     for env_id in (0, 2, 3):  # the others keep playing their chunk
         np.testing.assert_allclose(action[env_id], chunk_a[env_id, 3], rtol=1e-5, atol=1e-6)
     assert policy.stats()["envs_per_call_mean"] == 2.5  # one call for 4 envs, one for env 1
+
+
+def test_diffusion_keeps_each_envs_observation_history(make_cfg, tmp_path) -> None:
+    path = tiny_diffusion(tmp_path / "diffusion", ROBOT_SIZE, 7, OBJECT_SIZE)
+    cfg = make_cfg("policy=lerobot", f"policy.path={path}", ACT_INPUTS, "policy.device=cpu")
+    job = validate(cfg)
+    env = SimApp.get(job).make_env(job)
+    try:
+        from arena_eval.envs.base import EpisodeSource
+
+        policy = make_policy(job.policy, env.spec)
+        first = env.reset(EpisodeSource(0, None))
+        action = policy.get_action(first)
+        state = policy._history["observation.state"]
+        assert state.shape == (4, 2, ROBOT_SIZE)  # [envs, n_obs_steps, state]
+        np.testing.assert_array_equal(state[:, 0], state[:, 1])  # started from copies
+        second = env.step(action).obs
+        policy.reset(np.array([2]))
+        policy.get_action(second)
+        state = policy._history["observation.state"]
+        assert not np.array_equal(state[0, 0], state[0, 1])  # two different observations
+        np.testing.assert_array_equal(state[2, 0], state[2, 1])  # env 2 starts over
+    finally:
+        env.close()
+    assert policy.chunk_length == 4 and policy.stats()["infer_calls"] == 2
 
 
 def test_missing_path_and_wrong_folder(make_cfg, tmp_path) -> None:

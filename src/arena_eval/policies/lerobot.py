@@ -77,6 +77,8 @@ class LeRobotPolicy(Policy):
         self._low = np.asarray(spec.action_low, dtype=np.float32)
         self._high = np.asarray(spec.action_high, dtype=np.float32)
         self._envs_per_call: list[int] = []
+        self._history: dict[str, np.ndarray] = {}  # feature -> [envs, n_obs_steps, ...]
+        self._fresh = np.ones(spec.num_envs, dtype=bool)  # history to start from the next obs
 
     # -- loading and checks --------------------------------------------------------------
     def _load(self) -> None:
@@ -97,11 +99,7 @@ class LeRobotPolicy(Policy):
             # ImageNet weights first (no downloads at run time).
             cfg.pretrained_backbone_weights = None
         self.lerobot_config = cfg
-        if getattr(cfg, "n_obs_steps", 1) != 1:
-            raise PolicyError(
-                f"policy=lerobot: {cfg.type} at {self.path} takes a history of "
-                f"{cfg.n_obs_steps} observations (n_obs_steps); only n_obs_steps=1 is supported"
-            )
+        self.n_obs_steps = int(getattr(cfg, "n_obs_steps", 1) or 1)
         self.model = get_policy_class(cfg.type).from_pretrained(path, config=cfg)
         self.model.to(self.device).eval()
         self.preprocess, self.postprocess = make_pre_post_processors(
@@ -183,24 +181,49 @@ class LeRobotPolicy(Policy):
         self.action_order = np.array([spec.action_names.index(a) for a in order])
 
     # -- acting --------------------------------------------------------------------------
-    def _batch(self, obs: Mapping[str, np.ndarray], rows: np.ndarray | None) -> dict[str, Any]:
-        import torch
+    def _features(self, obs: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
+        """Our observations as LeRobot's raw features: state float32, images uint8 HWC."""
 
         def take(key):
             value = obs[key]
             return value if rows is None else np.asarray(value)[rows]
 
+        raw = {name: lf.concat({k: take(k) for k in keys}, keys)
+               for name, keys in self.state_inputs.items()}  # fmt: skip
+        raw.update({name: np.asarray(take(key)) for name, key in self.image_inputs.items()})
+        return raw
+
+    def _batch(self, raw: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Tensors as LeRobot's policies take them: images float CHW in [0, 1]."""
+        import torch
+
         batch: dict[str, Any] = {}
-        for name, keys in self.state_inputs.items():
-            batch[name] = torch.from_numpy(lf.concat({k: take(k) for k in keys}, keys))
-        for name, key in self.image_inputs.items():
-            images = torch.from_numpy(np.ascontiguousarray(take(key)))
-            batch[name] = images.permute(0, 3, 1, 2).float().div_(255.0)
-        size = len(next(iter(batch.values())))
-        batch["task"] = [self.instruction] * size
+        for name, value in raw.items():
+            tensor = torch.from_numpy(np.ascontiguousarray(value))
+            if name in self.image_inputs:  # [..., H, W, C] uint8 -> [..., C, H, W] float
+                tensor = tensor.movedim(-1, -3).float().div_(255.0)
+            batch[name] = tensor
+        batch["task"] = [self.instruction] * len(next(iter(raw.values())))
         return batch
 
+    def _remember(self, obs: Mapping[str, np.ndarray]) -> None:
+        """Push every env's observation into its history (n_obs_steps > 1 only)."""
+        raw = self._features(obs, None)
+        fresh = self._fresh
+        for name, value in raw.items():
+            history = self._history.get(name)
+            if history is None:
+                shape = (len(value), self.n_obs_steps, *value.shape[1:])
+                history = self._history[name] = np.empty(shape, value.dtype)
+            history[:, :-1] = history[:, 1:]
+            history[:, -1] = value
+            if fresh.any():
+                history[fresh] = value[fresh][:, None]
+        fresh[:] = False
+
     def get_action(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        if self.n_obs_steps > 1:
+            self._remember(obs)
         need = self._broker.needs_chunk()
         if need.size:
             rows = None if need.size == self.spec.num_envs else need
@@ -210,11 +233,20 @@ class LeRobotPolicy(Policy):
         return np.clip(self._broker.pop(), self._low, self._high)
 
     def get_action_chunk(self, obs: Mapping[str, np.ndarray], env_ids: np.ndarray) -> np.ndarray:
+        if self.n_obs_steps > 1:
+            raise PolicyError(
+                f"policy=lerobot: {self.lerobot_config.type} needs each env's observation "
+                "history, which a policy server does not keep: evaluate it in-process"
+            )
         return self._chunk(obs, None)
 
     def _chunk(self, obs, rows) -> np.ndarray:
         """``[envs, n_action_steps, action_dim]`` in the embodiment's order, unnormalised."""
-        batch = self.preprocess(self._batch(obs, rows))
+        if self.n_obs_steps > 1:
+            raw = {k: h if rows is None else h[rows] for k, h in self._history.items()}
+        else:
+            raw = self._features(obs, rows)
+        batch = self.preprocess(self._batch(raw))
         chunk = self.model.predict_action_chunk(batch)[:, : self.chunk_length]
         chunk = self.postprocess(chunk)
         chunk = chunk.float().cpu().numpy()
@@ -226,6 +258,7 @@ class LeRobotPolicy(Policy):
         ids = None if env_ids is None else np.asarray(env_ids, dtype=np.int64).reshape(-1)
         if ids is None or ids.size:
             self._broker.reset(ids)
+            self._fresh[slice(None) if ids is None else ids] = True
 
     def set_task_description(self, text: str) -> None:
         if not self.config.instruction:
