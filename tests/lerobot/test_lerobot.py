@@ -31,8 +31,7 @@ MIXED = ("env.task.episode_length_s=1.64",)
 def load(root: Path):
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-    info = json.loads((root / "meta/info.json").read_text())
-    return LeRobotDataset(info["repo_id"], root=root)
+    return LeRobotDataset("arena-eval/test", root=root)  # the root decides; the id is a label
 
 
 def episodes_csv(job_dir: Path) -> list[dict[str, str]]:
