@@ -17,7 +17,7 @@ OPENPI_PACKAGES := openpi-server==0.1.0 openpi-client==0.1.2
 ISAAC_BIN := $(ISAAC_VENV)/bin
 # The LeRobot venv (Python 3.12: lerobot 0.6.1 needs >=3.12, torch<2.12, numpy<2.3): MuJoCo 4
 # (recording runs on the batched backend, which Isaac Lab's mujoco 3.12 lacks), torch 2.11 and
-# lerobot with its dataset and training extras. See docs/lerobot.md.
+# lerobot with its dataset, training and diffusion extras. See docs/lerobot.md.
 LEROBOT_VENV ?= .venv-lerobot
 LEROBOT_BIN := $(LEROBOT_VENV)/bin
 # torchcodec (lerobot's video decoder) loads the system's FFmpeg libraries (Debian 12: FFmpeg 5).
