@@ -53,7 +53,7 @@ setup-isaac: ## Create .venv-isaac: Python 3.12 + Isaac Lab 3.0 (kit-less) + are
 	$(ISAAC_BIN)/python -m pip install -q --no-deps $(ASSET_PACKAGES)
 	$(ISAAC_BIN)/arena-eval --version
 
-setup-lerobot: ## Create .venv-lerobot: Python 3.12 + lerobot 0.6.1 + MuJoCo 4 + arena-eval (~1 min warm)
+setup-lerobot: ## Create .venv-lerobot: Python 3.12 + lerobot 0.6.1 + MuJoCo 4 + arena-eval (~5 min cold, ~25 s warm)
 	@test -n "$(PY312)" || { echo "error: no Python 3.12 found: set PY312=/path/to/python3.12"; exit 1; }
 	@start=$$(date +%s); set -e; \
 	test -x $(LEROBOT_BIN)/python || $(PY312) -m venv $(LEROBOT_VENV); \
