@@ -75,6 +75,19 @@ class CamerasConfig:
 
 
 @dataclass
+class DatasetConfig:
+    """record_dataset=true: the job's episodes as a LeRobotDataset (arena_eval/recording.py)."""
+
+    dir: str = "dataset"  # relative to the job's folder
+    repo_id: str | None = None  # null: arena-eval/<env>_<embodiment> (a label: never pushed)
+    only_success: bool = True  # false: every finished episode, with its success flag
+    state_keys: list[str] | None = None  # null: every non-image observation, in the env's order
+    env_state_keys: list[str] | None = None  # observation.environment_state, if any
+    video: bool = True  # cameras as mp4 videos (else as images)
+    task: str | None = None  # null: language_instruction, else the env's name
+
+
+@dataclass
 class JobConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     embodiment: EmbodimentConfig = field(default_factory=EmbodimentConfig)
@@ -90,6 +103,8 @@ class JobConfig:
     enable_cameras: bool = False
     record_video: bool = False  # one mp4 per episode; implies enable_cameras
     cameras: CamerasConfig = field(default_factory=CamerasConfig)
+    record_dataset: bool = False  # the episodes as a LeRobotDataset; needs .venv-lerobot
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     object_set: list[str] | None = None
     object_set_random: bool = False
     language_instruction: str | None = None
@@ -155,6 +170,8 @@ class JobSpec:
     record_video: bool = False
     cameras: CameraSpec = CameraSpec()
     num_rebuilds: int = 1
+    record_dataset: bool = False
+    dataset: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
@@ -245,6 +262,10 @@ def validate(cfg: Any) -> JobSpec:
         errors.append("policy needs a name: pick one with policy=<name> (e.g. policy=scripted)")
     cameras, camera_errors = _cameras(c.get("cameras") or {}, num_envs)
     errors += camera_errors
+    if c.get("record_dataset"):
+        from arena_eval.recording import check_dataset_config
+
+        errors += check_dataset_config(c.get("dataset") or {}, c.get("distributed"))
     errors += check_names(backend, env.get("name"), (c.get("embodiment") or {}).get("name"), names)
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
@@ -282,6 +303,8 @@ def validate(cfg: Any) -> JobSpec:
         record_video=bool(c.get("record_video")),
         cameras=cameras,
         num_rebuilds=rebuilds,
+        record_dataset=bool(c.get("record_dataset")),
+        dataset=dict(c.get("dataset") or {}),
     )
 
 

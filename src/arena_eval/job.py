@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,7 @@ def run_job(
     out_dir = Path(output_dir) if output_dir else hydra_output_dir() or Path("outputs/adhoc")
     start = time.perf_counter()
     app = SimApp.get(job)
-    envs = policy = recorder = None
+    envs = policy = recorder = dataset = None
     try:
         envs = EnvSlot(app, job, dist.rank)
         env = envs.env
@@ -73,6 +74,11 @@ def run_job(
             policy.set_task_description(job.language_instruction)
         configured = (job.length_kind, job.length_n)
         kind, n = configured if job.length_fixed else policy.length() or configured
+        if job.record_dataset:  # the episodes as a LeRobotDataset (recording.py)
+            from arena_eval.recording import RecordingEnv, make_recorder
+
+            envs.wrapped, dataset = make_recorder(job, env, out_dir)
+            envs.wrap = lambda built: RecordingEnv(built, dataset)  # for rebuilt envs
         setup_s = time.perf_counter() - start
         out = RolloutOutput()
         status, error = "completed", None
@@ -83,6 +89,7 @@ def run_job(
         except BaseException as err:  # SIGINT/SIGTERM: flush, never wait on other ranks
             status, error = "interrupted", err
         videos = recorder.close() if recorder is not None else None
+        dataset_info = dataset.close() if dataset is not None else None
         error_text = describe(error) if error is not None else None
         per_rank = None
         if dist.active and status != "interrupted":
@@ -103,6 +110,8 @@ def run_job(
                 results["rebuilds"] = envs.segments
             if videos is not None:
                 results["videos"] = videos
+            if dataset_info is not None:
+                results["dataset"] = dataset_info
             setup = getattr(envs.env, "setup_timing", None)
             if setup:  # Isaac Lab: app start, USD, scene build and first step
                 results["timing"]["setup"] = dict(setup)
@@ -119,6 +128,8 @@ def run_job(
     finally:
         if recorder is not None:
             recorder.close()  # idempotent: drops unfinished videos if anything above raised
+        if dataset is not None:
+            dataset.close()  # idempotent: finalizes what was written if anything above raised
         if envs is not None:
             envs.close()
         if policy is not None:
@@ -202,16 +213,22 @@ class EnvSlot:
     def __init__(self, app: SimApp, job: JobSpec, rank: int) -> None:
         self.app, self.job, self.rank = app, job, rank
         self.env = app.make_env(job, rank=rank)
+        # What the rollout steps: the env, or a wrapper around it (a dataset recorder), made
+        # anew by ``wrap`` for each rebuilt env.
+        self.wrapped: Any = self.env
+        self.wrap: Callable[[Any], Any] | None = None
         self.recorder = None
         self._images_before = 0  # rendered by earlier builds
         self.segments: list[dict[str, Any]] = []
 
     def rebuild(self) -> Any:
         self._close_env()
-        self.env = self.app.make_env(self.job, rank=self.rank)
+        self.env = self.wrapped = self.app.make_env(self.job, rank=self.rank)
         if self.recorder is not None:
             self.env.recorder = self.recorder
-        return self.env
+        if self.wrap is not None:
+            self.wrapped = self.wrap(self.env)
+        return self.wrapped
 
     @property
     def images_rendered(self) -> int:
@@ -258,7 +275,7 @@ def _run(
         for part, (start, count) in enumerate(
             split(own if kind == "steps" else n, job.num_rebuilds)
         ):
-            env = envs.env if part == 0 else envs.rebuild()
+            env = envs.wrapped if part == 0 else envs.rebuild()
             if part and getattr(policy, "task_space", None) is not None:
                 policy.task_space = env.task_space()  # the IK view of the rebuilt env
             before = len(out.records)

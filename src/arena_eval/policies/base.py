@@ -74,6 +74,7 @@ _BUILTIN_MODULES = (
     "arena_eval.policies.gr00t",
     "arena_eval.policies.openpi",
     "arena_eval.policies.checkpoint",
+    "arena_eval.policies.lerobot",
 )
 
 
