@@ -66,6 +66,16 @@ SHELF_Y = 0.015
 BIN_Y = 0.05
 # A pinch hand (G1's) grasps the object this far above its middle, in half-heights.
 PINCH_HEIGHT = 0.6
+# A palm hand's top grasp (GR1's): the palm rests on the object's top (the grasp point lies
+# 3.5 cm out of the palm), and the object's centre sits this far from the grasp point in the
+# hand's frame: back towards the wrist along the fingers, and over towards the thumb. The
+# thumb (near the wrist, on its own side of the palm) and the finger pads then close on
+# opposite faces through the object's centre line, so the object hangs upright from them.
+# Centred on the grasp point instead, the pads held it off its axis and it swung 15-35 degrees
+# while carried, then toppled when set down (fridge, mayonnaise: 30 % centred, 70 % 3 cm
+# towards the thumb, 80 % also 1 cm back, 95 % with the palm on the top).
+PALM_GRASP_DEPTH = 0.035
+PALM_OFFSET = (-0.01, 0.03)  # (along the fingers, towards the thumb), metres
 
 
 def down_quat(yaw: np.ndarray) -> np.ndarray:
@@ -279,6 +289,20 @@ class ScriptedExpert(Policy):
         x_axis = quat_to_mat(self.plan.quat[rows])[:, :, 0]
         return np.arctan2(x_axis[:, 1], x_axis[:, 0])
 
+    def _grasp_xy(self, obj_xy: np.ndarray, quat: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Where the grasp point goes over an object at ``obj_xy``: on it, or for a palm hand
+        offset so the object's centre lies at ``PALM_OFFSET`` in the hand's frame ``quat``."""
+        if not self.palm:
+            return obj_xy
+        axes = quat_to_mat(quat)
+        # The thumb stands on the left hand's +y side of its grasp frame, the right hand's -y.
+        thumb = np.where(self.hand_of[rows] == 0, 1.0, -1.0)[:, None]
+        along, across = PALM_OFFSET
+        return obj_xy - along * axes[:, :2, 0] - across * thumb * axes[:, :2, 1]
+
+    def _grasp_depth(self) -> float:
+        return PALM_GRASP_DEPTH if self.palm else GRASP_DEPTH
+
     def _lift_goals(self, obs, rows, ee):
         plan = self.plan
         phase, timer = plan.phase[rows], plan.timer[rows]
@@ -289,18 +313,20 @@ class ScriptedExpert(Policy):
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
         yaw = nearest_equivalent(yaw, self._finger_yaw(rows), np.pi)
-        grasp_z = np.maximum(top - GRASP_DEPTH, 0.02)
-        above = np.concatenate([obj[:, :2], (top + 0.08)[:, None]], axis=1)
-        grasp = np.concatenate([obj[:, :2], grasp_z[:, None]], axis=1)
+        depth = self._grasp_depth()
+        grasp_z = np.maximum(top - depth, 0.02)
+        quat = self._down(yaw)
+        grasp_xy = self._grasp_xy(obj[:, :2], quat, rows)
+        above = np.concatenate([grasp_xy, (top + 0.08)[:, None]], axis=1)
+        grasp = np.concatenate([grasp_xy, grasp_z[:, None]], axis=1)
         # Lift relative to the rest height, not the (rising) object: a fixed goal.
-        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - GRASP_DEPTH
+        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - depth
         lift = np.concatenate([obj[:, :2], (rest_grasp_z + 0.22)[:, None]], axis=1)
         goal = np.select([phase[:, None] == 0, phase[:, None] == 1], [above, grasp], lift)
         # Once grasped, hold the commanded xy where the grasp happened.
         holding = phase >= 2
         goal[holding, :2] = plan.pos[rows][holding, :2]
         goal[phase == 2] = plan.pos[rows][phase == 2]
-        quat = self._down(yaw)
         if self.bimanual and not self.palm:
             # A pinch hand on five-joint arms keeps the orientation it has (fingers ahead,
             # closing across y) and comes down over the object, straddling it, to its middle.
@@ -372,12 +398,18 @@ class ScriptedExpert(Policy):
         phase, timer = plan.phase[rows], plan.timer[rows]
         obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
         top = obj[:, 2] + size[:, 2] / 2
-        grasp_below_top = np.minimum(GRASP_DEPTH, size[:, 2] - 0.02)
+        grasp_below_top = np.minimum(self._grasp_depth(), size[:, 2] - 0.02)
         carry_z = clear_z + 0.05 + size[:, 2] - grasp_below_top
         place = np.column_stack([place_xy, place_top + size[:, 2] - grasp_below_top + 0.005])
+        # Fingers across the object's narrower side, kept as grasped until it is released.
+        yaw = yaw_of(obs["object_quat"].astype(np.float64)) + np.where(
+            size[:, 1] < size[:, 0], np.pi / 2, 0.0
+        )
+        quat = self._down(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
+        grasp_xy = self._grasp_xy(obj[:, :2], quat, rows)
         goal = np.array(plan.pos[rows])
-        goal[phase == 0] = np.column_stack([obj[:, :2], top + 0.08])[phase == 0]
-        goal[phase == 1] = np.column_stack([obj[:, :2], top - grasp_below_top])[phase == 1]
+        goal[phase == 0] = np.column_stack([grasp_xy, top + 0.08])[phase == 0]
+        goal[phase == 1] = np.column_stack([grasp_xy, top - grasp_below_top])[phase == 1]
         goal[phase == 3, 2] = carry_z[phase == 3]
         goal[phase == 4] = np.column_stack([place[:, :2], carry_z])[phase == 4]
         goal[phase == 5] = place[phase == 5]
@@ -390,11 +422,6 @@ class ScriptedExpert(Policy):
         cur = plan.pos[rows]
         goal[slow] = (cur + np.clip(goal - cur, -SPEED / 2, SPEED / 2))[slow]
 
-        # Fingers across the object's narrower side, kept as grasped until it is released.
-        yaw = yaw_of(obs["object_quat"].astype(np.float64)) + np.where(
-            size[:, 1] < size[:, 0], np.pi / 2, 0.0
-        )
-        quat = self._down(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
         carrying = (phase >= 2) & (phase <= 7)
         quat[carrying] = plan.quat[rows][carrying]
         aligned = self._aligned(quat, rows)
@@ -407,6 +434,9 @@ class ScriptedExpert(Policy):
             | (((phase == 3) | (phase == 4) | (phase == 7)) & (err < 0.015))
             | ((phase == 5) & ((err < 0.008) | (timer > 40)))
             | ((phase == 6) & (timer >= 12))
+            # A hand may not reach the plan's height over a far surface: once well clear of
+            # the object it set down, the next phase can start.
+            | ((phase == 7) & (timer > 40) & self.palm)
         ).astype(int)
         gripper = np.where((phase >= 2) & (phase <= 5), CLOSED, OPEN)
         return goal, quat, gripper, advance
