@@ -67,15 +67,18 @@ BIN_Y = 0.05
 # A pinch hand (G1's) grasps the object this far above its middle, in half-heights.
 PINCH_HEIGHT = 0.6
 # A palm hand's top grasp (GR1's): the palm rests on the object's top (the grasp point lies
-# 3.5 cm out of the palm), and the object's centre sits this far from the grasp point in the
-# hand's frame: back towards the wrist along the fingers, and over towards the thumb. The
-# thumb (near the wrist, on its own side of the palm) and the finger pads then close on
-# opposite faces through the object's centre line, so the object hangs upright from them.
-# Centred on the grasp point instead, the pads held it off its axis and it swung 15-35 degrees
-# while carried, then toppled when set down (fridge, mayonnaise: 30 % centred, 70 % 3 cm
-# towards the thumb, 80 % also 1 cm back, 95 % with the palm on the top).
+# 3.5 cm out of the palm), and the object's centre sits off the grasp point in the hand's
+# frame: along the fingers, so that the object's near face stands just ahead of the thumb
+# (which hangs from the palm ``THUMB_FACE`` behind the grasp point); and ``PALM_ACROSS``
+# over towards the thumb's side. The thumb and the finger pads then close on opposite faces
+# through the object's centre line, so the object hangs upright from them. Centred on the
+# grasp point instead, the pads held it off its axis and it swung 15-35 degrees while
+# carried, then toppled when set down, and the thumb landed on a can's top (fridge,
+# mayonnaise: 30 % centred, 70 % 3 cm towards the thumb, 95-100 % also with the palm on the
+# top and the near face at the thumb; tomato sauce can 30 -> 90 %).
 PALM_GRASP_DEPTH = 0.035
-PALM_OFFSET = (-0.01, 0.03)  # (along the fingers, towards the thumb), metres
+THUMB_FACE = -0.039
+PALM_ACROSS = 0.03
 
 
 def down_quat(yaw: np.ndarray) -> np.ndarray:
@@ -289,16 +292,19 @@ class ScriptedExpert(Policy):
         x_axis = quat_to_mat(self.plan.quat[rows])[:, :, 0]
         return np.arctan2(x_axis[:, 1], x_axis[:, 0])
 
-    def _grasp_xy(self, obj_xy: np.ndarray, quat: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Where the grasp point goes over an object at ``obj_xy``: on it, or for a palm hand
-        offset so the object's centre lies at ``PALM_OFFSET`` in the hand's frame ``quat``."""
+    def _grasp_xy(
+        self, obj_xy: np.ndarray, width: np.ndarray, quat: np.ndarray, rows: np.ndarray
+    ) -> np.ndarray:
+        """Where the grasp point goes over an object at ``obj_xy``, ``width`` across (along the
+        fingers): on it, or for a palm hand offset so the object's centre lies at
+        ``THUMB_FACE`` and ``PALM_ACROSS`` say in the hand's frame ``quat``."""
         if not self.palm:
             return obj_xy
         axes = quat_to_mat(quat)
         # The thumb stands on the left hand's +y side of its grasp frame, the right hand's -y.
         thumb = np.where(self.hand_of[rows] == 0, 1.0, -1.0)[:, None]
-        along, across = PALM_OFFSET
-        return obj_xy - along * axes[:, :2, 0] - across * thumb * axes[:, :2, 1]
+        along = (THUMB_FACE + width / 2)[:, None]
+        return obj_xy - along * axes[:, :2, 0] - PALM_ACROSS * thumb * axes[:, :2, 1]
 
     def _grasp_depth(self) -> float:
         return PALM_GRASP_DEPTH if self.palm else GRASP_DEPTH
@@ -316,7 +322,7 @@ class ScriptedExpert(Policy):
         depth = self._grasp_depth()
         grasp_z = np.maximum(top - depth, 0.02)
         quat = self._down(yaw)
-        grasp_xy = self._grasp_xy(obj[:, :2], quat, rows)
+        grasp_xy = self._grasp_xy(obj[:, :2], np.min(size[:, :2], axis=1), quat, rows)
         above = np.concatenate([grasp_xy, (top + 0.08)[:, None]], axis=1)
         grasp = np.concatenate([grasp_xy, grasp_z[:, None]], axis=1)
         # Lift relative to the rest height, not the (rising) object: a fixed goal.
@@ -406,7 +412,7 @@ class ScriptedExpert(Policy):
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
         quat = self._down(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
-        grasp_xy = self._grasp_xy(obj[:, :2], quat, rows)
+        grasp_xy = self._grasp_xy(obj[:, :2], np.min(size[:, :2], axis=1), quat, rows)
         goal = np.array(plan.pos[rows])
         goal[phase == 0] = np.column_stack([grasp_xy, top + 0.08])[phase == 0]
         goal[phase == 1] = np.column_stack([grasp_xy, top - grasp_below_top])[phase == 1]
