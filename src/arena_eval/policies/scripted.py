@@ -64,6 +64,11 @@ SHELF_Y = 0.015
 # ends its reach there (centre: 0-35 % success per kitchen object; 5 cm left: 80-95 % for the
 # bottles, 0-20 % for the short cans).
 BIN_Y = 0.05
+# There the left hand's grasp point comes no lower than this over the counter (palm down),
+# nor across the body below 0.1 m above it: a short can is carried that high and let go a few
+# centimetres over the bin's floor (carried at the can's own height, the hand stalled at the
+# body's middle and the can fell out: 0 % for both cans).
+BIN_HAND_FLOOR = 0.17
 # A pinch hand (G1's) grasps the object this far above its middle, in half-heights.
 PINCH_HEIGHT = 0.6
 # A palm hand's top grasp (GR1's): the palm rests on the object's top (the grasp point lies
@@ -79,6 +84,11 @@ PINCH_HEIGHT = 0.6
 PALM_GRASP_DEPTH = 0.035
 THUMB_FACE = -0.039
 PALM_ACROSS = 0.03
+# A tall round bottle slid out of the grasp that far across (fridge, ranch dressing: 15 % at
+# 3 cm, 15 % at 2.2 cm, 100 % at 1.5 cm), while a short can held best there (alphabet soup
+# can: 85 / 60 / 55 %): round objects taller than ``TALL`` sit nearer the palm's middle.
+PALM_ACROSS_TALL_ROUND = 0.015
+TALL = 0.15
 
 
 def down_quat(yaw: np.ndarray) -> np.ndarray:
@@ -293,18 +303,21 @@ class ScriptedExpert(Policy):
         return np.arctan2(x_axis[:, 1], x_axis[:, 0])
 
     def _grasp_xy(
-        self, obj_xy: np.ndarray, width: np.ndarray, quat: np.ndarray, rows: np.ndarray
+        self, obj_xy: np.ndarray, size: np.ndarray, quat: np.ndarray, rows: np.ndarray
     ) -> np.ndarray:
-        """Where the grasp point goes over an object at ``obj_xy``, ``width`` across (along the
-        fingers): on it, or for a palm hand offset so the object's centre lies at
-        ``THUMB_FACE`` and ``PALM_ACROSS`` say in the hand's frame ``quat``."""
+        """Where the grasp point goes over an object at ``obj_xy`` of extents ``size`` (the
+        fingers run across its narrower side): on it, or for a palm hand offset so the
+        object's centre lies where ``THUMB_FACE`` and ``PALM_ACROSS`` say in the hand's frame
+        ``quat``."""
         if not self.palm:
             return obj_xy
         axes = quat_to_mat(quat)
         # The thumb stands on the left hand's +y side of its grasp frame, the right hand's -y.
         thumb = np.where(self.hand_of[rows] == 0, 1.0, -1.0)[:, None]
-        along = (THUMB_FACE + width / 2)[:, None]
-        return obj_xy - along * axes[:, :2, 0] - PALM_ACROSS * thumb * axes[:, :2, 1]
+        along = (THUMB_FACE + np.min(size[:, :2], axis=1) / 2)[:, None]
+        round_ = np.isclose(size[:, 0], size[:, 1])  # the catalog's cylinders: d x d x h
+        across = np.where(round_ & (size[:, 2] > TALL), PALM_ACROSS_TALL_ROUND, PALM_ACROSS)
+        return obj_xy - along * axes[:, :2, 0] - (across[:, None] * thumb) * axes[:, :2, 1]
 
     def _grasp_depth(self) -> float:
         return PALM_GRASP_DEPTH if self.palm else GRASP_DEPTH
@@ -322,7 +335,7 @@ class ScriptedExpert(Policy):
         depth = self._grasp_depth()
         grasp_z = np.maximum(top - depth, 0.02)
         quat = self._down(yaw)
-        grasp_xy = self._grasp_xy(obj[:, :2], np.min(size[:, :2], axis=1), quat, rows)
+        grasp_xy = self._grasp_xy(obj[:, :2], size, quat, rows)
         above = np.concatenate([grasp_xy, (top + 0.08)[:, None]], axis=1)
         grasp = np.concatenate([grasp_xy, grasp_z[:, None]], axis=1)
         # Lift relative to the rest height, not the (rising) object: a fixed goal.
@@ -395,11 +408,13 @@ class ScriptedExpert(Policy):
         advance = (phase == 0) & (err < 0.01) & (timer > 5) & self._aligned(quat, rows)
         return goal, quat, np.full(len(rows), CLOSED), advance.astype(int)
 
-    def _place_goals(self, obs, rows, ee, place_xy, place_top, clear_z):
+    def _place_goals(self, obs, rows, ee, place_xy, place_top, clear_z, hand_floor=None):
         """Phases 0-7 of carrying the object onto a surface: 0 above the object, 1 down to the
         grasp, 2 close, 3 lift until its bottom clears ``clear_z``, 4 over ``place_xy``, 5 lower
         until its bottom is just above ``place_top``, 6 release, 7 up. Later phases hold the
-        plan (a caller may give them goals). Returns goal, quat, gripper, advance."""
+        plan (a caller may give them goals). ``hand_floor``: the lowest height the grasp point
+        reaches over ``place_xy``; the object is carried 0.1 m above it and let go from there
+        when its bottom cannot come lower. Returns goal, quat, gripper, advance."""
         plan = self.plan
         phase, timer = plan.phase[rows], plan.timer[rows]
         obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
@@ -407,12 +422,15 @@ class ScriptedExpert(Policy):
         grasp_below_top = np.minimum(self._grasp_depth(), size[:, 2] - 0.02)
         carry_z = clear_z + 0.05 + size[:, 2] - grasp_below_top
         place = np.column_stack([place_xy, place_top + size[:, 2] - grasp_below_top + 0.005])
+        if hand_floor is not None:
+            carry_z = np.maximum(carry_z, hand_floor + 0.1)
+            place[:, 2] = np.maximum(place[:, 2], hand_floor)
         # Fingers across the object's narrower side, kept as grasped until it is released.
         yaw = yaw_of(obs["object_quat"].astype(np.float64)) + np.where(
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
         quat = self._down(nearest_equivalent(yaw, self._finger_yaw(rows), np.pi))
-        grasp_xy = self._grasp_xy(obj[:, :2], np.min(size[:, :2], axis=1), quat, rows)
+        grasp_xy = self._grasp_xy(obj[:, :2], size, quat, rows)
         goal = np.array(plan.pos[rows])
         goal[phase == 0] = np.column_stack([grasp_xy, top + 0.08])[phase == 0]
         goal[phase == 1] = np.column_stack([grasp_xy, top - grasp_below_top])[phase == 1]
@@ -452,10 +470,12 @@ class ScriptedExpert(Policy):
         info = self.spec.task_info
         n = len(rows)
         bin_xy = np.tile(np.asarray(info["bin_pos"][:2], dtype=np.float64), (n, 1))
+        floor = None
         if self.palm:  # the bin's left part: the left hand's reach across the body ends there
             bin_xy[:, 1] += BIN_Y
+            floor = info["table_top"] + BIN_HAND_FLOOR
         clear_z = info["table_top"] + info["wall_height"]
-        return self._place_goals(obs, rows, ee, bin_xy, info["bin_floor_top"], clear_z)
+        return self._place_goals(obs, rows, ee, bin_xy, info["bin_floor_top"], clear_z, floor)
 
     def _fridge_goals(self, obs, rows, ee):
         # 0-7 carry the object onto the shelf over the fridge's walls (``_place_goals``), then
