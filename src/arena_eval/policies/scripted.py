@@ -71,17 +71,18 @@ BIN_Y = 0.05
 BIN_HAND_FLOOR = 0.17
 # A pinch hand (G1's) grasps the object this far above its middle, in half-heights.
 PINCH_HEIGHT = 0.6
-# A palm hand's top grasp (GR1's): the palm rests on the object's top (the grasp point lies
-# 3.5 cm out of the palm), and the object's centre sits off the grasp point in the hand's
-# frame: along the fingers, so that the object's near face stands just ahead of the thumb
-# (which hangs from the palm ``THUMB_FACE`` behind the grasp point); and ``PALM_ACROSS``
-# over towards the thumb's side. The thumb and the finger pads then close on opposite faces
-# through the object's centre line, so the object hangs upright from them. Centred on the
-# grasp point instead, the pads held it off its axis and it swung 15-35 degrees while
-# carried, then toppled when set down, and the thumb landed on a can's top (fridge,
-# mayonnaise: 30 % centred, 70 % 3 cm towards the thumb, 95-100 % also with the palm on the
-# top and the near face at the thumb; tomato sauce can 30 -> 90 %).
-PALM_GRASP_DEPTH = 0.035
+# A palm hand's top grasp (GR1's): the palm stands just over the object's top (the grasp
+# point lies 3.5 cm out of the palm, ``GRASP_DEPTH`` below the top), and the object's centre
+# sits off the grasp point in the hand's frame: along the fingers, so that the object's near
+# face stands just ahead of the thumb (which hangs from the palm ``THUMB_FACE`` behind the
+# grasp point); and ``PALM_ACROSS`` over towards the thumb's side. The thumb and the finger
+# pads then close on opposite faces through the object's centre line, so the object hangs
+# upright from them. Centred on the grasp point instead, the pads held it off its axis and it
+# swung 15-35 degrees while carried, then toppled when set down, and the thumb landed on a
+# can's top (fridge, 20 episodes: mayonnaise 30 % centred, 70 % 3 cm towards the thumb,
+# 100 % also with its near face at the thumb; tomato sauce can 45 -> 90 %). The palm resting
+# on the top (3.5 cm deep) did as well in the fridge but cost the left hand the reach to
+# the bin (pick-and-place, ranch dressing: 15 % against 75 %).
 THUMB_FACE = -0.039
 PALM_ACROSS = 0.03
 # A tall round bottle slid out of the grasp that far across (fridge, ranch dressing: 15 % at
@@ -319,9 +320,6 @@ class ScriptedExpert(Policy):
         across = np.where(round_ & (size[:, 2] > TALL), PALM_ACROSS_TALL_ROUND, PALM_ACROSS)
         return obj_xy - along * axes[:, :2, 0] - (across[:, None] * thumb) * axes[:, :2, 1]
 
-    def _grasp_depth(self) -> float:
-        return PALM_GRASP_DEPTH if self.palm else GRASP_DEPTH
-
     def _lift_goals(self, obs, rows, ee):
         plan = self.plan
         phase, timer = plan.phase[rows], plan.timer[rows]
@@ -332,14 +330,13 @@ class ScriptedExpert(Policy):
             size[:, 1] < size[:, 0], np.pi / 2, 0.0
         )
         yaw = nearest_equivalent(yaw, self._finger_yaw(rows), np.pi)
-        depth = self._grasp_depth()
-        grasp_z = np.maximum(top - depth, 0.02)
+        grasp_z = np.maximum(top - GRASP_DEPTH, 0.02)
         quat = self._down(yaw)
         grasp_xy = self._grasp_xy(obj[:, :2], size, quat, rows)
         above = np.concatenate([grasp_xy, (top + 0.08)[:, None]], axis=1)
         grasp = np.concatenate([grasp_xy, grasp_z[:, None]], axis=1)
         # Lift relative to the rest height, not the (rising) object: a fixed goal.
-        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - depth
+        rest_grasp_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] - GRASP_DEPTH
         lift = np.concatenate([obj[:, :2], (rest_grasp_z + 0.22)[:, None]], axis=1)
         goal = np.select([phase[:, None] == 0, phase[:, None] == 1], [above, grasp], lift)
         # Once grasped, hold the commanded xy where the grasp happened.
@@ -419,7 +416,7 @@ class ScriptedExpert(Policy):
         phase, timer = plan.phase[rows], plan.timer[rows]
         obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
         top = obj[:, 2] + size[:, 2] / 2
-        grasp_below_top = np.minimum(self._grasp_depth(), size[:, 2] - 0.02)
+        grasp_below_top = np.minimum(GRASP_DEPTH, size[:, 2] - 0.02)
         carry_z = clear_z + 0.05 + size[:, 2] - grasp_below_top
         place = np.column_stack([place_xy, place_top + size[:, 2] - grasp_below_top + 0.005])
         if hand_floor is not None:
