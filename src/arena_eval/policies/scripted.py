@@ -335,7 +335,13 @@ class ScriptedExpert(Policy):
         yaw = nearest_equivalent(yaw, self._finger_yaw(rows), np.pi)
         grasp_z = np.maximum(top - GRASP_DEPTH, 0.02)
         quat = self._down(yaw)
-        grasp_xy = self._grasp_xy(obj[:, :2], size, quat, rows)
+        # The right hand lifts a box off the grasp point as it carries one, but a round can on
+        # it (lift, 20 episodes, tomato soup / alphabet soup: 60 / 75 % on it, 35 / 30 % off).
+        grasp_xy = np.where(
+            np.isclose(size[:, :1], size[:, 1:2]),
+            obj[:, :2],
+            self._grasp_xy(obj[:, :2], size, quat, rows),
+        )
         above = np.concatenate([grasp_xy, (top + 0.08)[:, None]], axis=1)
         grasp = np.concatenate([grasp_xy, grasp_z[:, None]], axis=1)
         # Lift relative to the rest height, not the (rising) object: a fixed goal.
