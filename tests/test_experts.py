@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from arena_eval.job import run_job
@@ -104,6 +105,7 @@ HUMANOID_EXPERTS = [
     ("gr1_ik", "lift_object", "cracker_box", ()),
     ("gr1_ik", "press_button", "cracker_box", ()),
     ("gr1_ik", "fridge", "ranch_dressing_bottle", ()),
+    ("gr1_ik", "fridge", "mayonnaise_bottle", ()),  # a box that swung and toppled at 30 %
     ("gr1_ik", "kitchen_pick_and_place", "mayonnaise_bottle", ()),
     ("gr1_joint", "fridge", "ranch_dressing_bottle", (FINGERS,)),  # GR00T's 26-joint layout
     ("gr1_joint", "open_microwave", "cracker_box", ()),
@@ -179,3 +181,39 @@ def test_a_chunk_that_crosses_the_hand_over_moves_each_hand_in_its_own_steps(mak
         pytest.fail("the expert never handed over to the right hand")
     finally:
         env.close()
+
+
+def test_a_palm_grasp_centres_the_object_between_thumb_and_fingers(make_cfg) -> None:
+    """GR1's top grasp: the object's centre sits where its near face stands just ahead of the
+    thumb and over towards the thumb's side (mirrored between the hands); a gripper (or G1's
+    pinch) grasps on the object's centre."""
+    from arena_eval.app import SimApp
+    from arena_eval.config import validate
+    from arena_eval.geometry import quat_to_mat
+    from arena_eval.policies.scripted import PALM_ACROSS, THUMB_FACE, ScriptedExpert
+
+    for embodiment, palm in (("gr1_ik", True), ("franka_ik", False)):
+        job = validate(make_cfg(f"embodiment={embodiment}", "policy=scripted", "num_envs=2"))
+        env = SimApp.get(job).make_env(job)
+        try:
+            expert = ScriptedExpert(ScriptedExpert.Config(), env.spec)
+            rows = np.arange(2)
+            expert.hand_of[:] = [0, 1]  # env 0 grasps with the left hand, env 1 the right
+            size = np.tile([0.058, 0.085, 0.19], (2, 1))  # a box, fingers across its 58 mm
+            quat = expert._down(np.array([-0.8, 0.8]))
+            obj = np.array([[0.45, 0.1], [0.45, -0.1]])
+            grasp = expert._grasp_xy(obj, size, quat, rows)
+            if not palm:
+                assert np.allclose(grasp, obj)
+                continue
+            for i, thumb in ((0, 1.0), (1, -1.0)):
+                axes = quat_to_mat(quat[i : i + 1])[0]
+                offset = np.r_[obj[i] - grasp[i], 0.0]
+                along, across = axes[:, 0] @ offset, axes[:, 1] @ offset
+                cos = np.linalg.norm(
+                    axes[:2, 0]
+                )  # the fingers' pitch shortens them seen from above
+                assert np.isclose(along, (THUMB_FACE + 0.029) * cos**2, atol=2e-3), along
+                assert np.isclose(across, thumb * PALM_ACROSS, atol=1e-3), across
+        finally:
+            env.close()

@@ -253,3 +253,25 @@ def test_task_space_policy_runs_the_ik_for_every_env_at_once(make_cfg) -> None:
             policy.get_action_chunk({k: v[:1] for k, v in obs.items()}, np.array([0]))
     finally:
         env.close()
+
+
+def test_gr1_thumbs_stand_where_the_expert_offsets_its_grasps(make_cfg) -> None:
+    """The scripted expert's top grasp sets the object's near face just ahead of the thumb and
+    its centre over towards the thumb's side: +y of the left hand's grasp frame, -y of the
+    right's. Those are facts of the hand files, checked here on the open hands at home."""
+    from arena_eval.geometry import quat_to_mat
+    from arena_eval.policies.scripted import THUMB_FACE
+
+    env = make_env(make_cfg, "gr1_ik", num_envs=1)
+    try:
+        obs = env.reset(EpisodeSource(0, None))
+        model = env.groups[0].sims.model
+        data = env.groups[0].sims.batch.get_data(0)
+        for side, tag, sign in (("left", "L", 1.0), ("right", "R", -1.0)):
+            axes = quat_to_mat(obs[f"{side}_ee_quat"][:1])[0]
+            thumb = model.body(f"robot_{side}_gripper_{tag}_thumb_proximal_link").id
+            local = axes.T @ (data.xpos[thumb] - obs[f"{side}_ee_pos"][0])
+            assert sign * local[1] > 0.02, (side, local)  # the thumb's side of the palm
+            assert abs(local[0] - THUMB_FACE) < 0.01, (side, local)  # behind the grasp point
+    finally:
+        env.close()
