@@ -74,7 +74,8 @@ def rss_over_jobs(jobs: int) -> tuple[list[float], int]:
             capture_output=True,
         )
         rows = sorted(_results(Path(tmp)), key=lambda r: r["app"]["jobs"])
-        compiled = [r["app"]["models_compiled"] for r in rows]
+        # Models built so far: compiled, or loaded from the compiled-model cache on disk.
+        compiled = [r["app"]["models_compiled"] + r["app"].get("models_loaded", 0) for r in rows]
         warm = compiled.index(max(compiled)) + 1  # first job after the last compilation
         return [r["app"]["rss_mb"] for r in rows], warm
 
