@@ -21,9 +21,9 @@ import numpy as np
 from arena_eval.config import ConfigError, JobSpec
 
 PHYSICS = ("newton_mjwarp", "physx")
-# Tasks whose state is joints, free bodies and mocap bodies (what the state view mirrors);
-# kitchen_pick_and_place reads a MuJoCo contact sensor and is not ported yet.
-TASKS = ("lift_object", "open_microwave", "fridge", "press_button")
+# Tasks whose state is joints, free bodies, mocap bodies and contact sensors (what the state
+# view mirrors).
+TASKS = ("lift_object", "open_microwave", "fridge", "press_button", "kitchen_pick_and_place")
 FRANKAS = ("franka_ik", "franka_joint_pos")  # Isaac Lab's DifferentialIKController
 # The others run their own MuJoCo-side controller through a robot view (embodiment.py).
 EMBODIMENTS = (*FRANKAS, "gr1_ik", "gr1_joint", "g1_ik", "g1_joint")
@@ -164,11 +164,12 @@ class IsaacLabBackend:
         from isaaclab.actuators import ImplicitActuatorCfg
         from isaaclab.assets import ArticulationCfg, AssetBaseCfg, RigidObjectCfg
         from isaaclab.scene import InteractiveScene, InteractiveSceneCfg
+        from isaaclab.sensors import ContactSensorCfg
 
         from arena_eval.envs.isaaclab import franka as isaac_franka
         from arena_eval.envs.isaaclab.embodiment import MjEmbodiment, actuators_for
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
-        from arena_eval.envs.isaaclab.state import StateView
+        from arena_eval.envs.isaaclab.state import StateView, contact_specs
         from arena_eval.envs.isaaclab.usd import movable_joints, scene_usd
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
@@ -214,6 +215,21 @@ class IsaacLabBackend:
         )
         for i, name in enumerate(assets.objects):
             setattr(cfg, f"object_{i}", RigidObjectCfg(prim_path=root + name, spawn=None))
+        # The task's contact sensors, one per object of the set (each group senses its own).
+        try:
+            contacts = contact_specs(model)
+        except ValueError as err:
+            raise ConfigError(f"sim=isaaclab cannot run {job.task}: {err}") from None
+        for k, body in enumerate(bodies):
+            for c in contacts:
+                setattr(
+                    cfg,
+                    f"contact_{k}_{c.name}",
+                    ContactSensorCfg(
+                        prim_path=root + (body if c.body == "object" else c.body),
+                        filter_shape_prim_expr=[root + shape for shape in c.shapes],
+                    ),
+                )
         for i, name in enumerate(assets.fixtures):
             # Passive joints: no stiffness, the MJCF joint's own damping.
             damping = {
@@ -253,6 +269,7 @@ class IsaacLabBackend:
                 for body, asset in zip(assets.fixtures, fixtures, strict=True)
                 if model.body(body).mocapid[0] >= 0
             ]
+            view.contacts = [(scene[f"contact_{k}_{c.name}"], c.adr) for c in contacts]
             groups.append(Group(obj, env_ids, view, task.bind(model, view, obj)))
             parked = np.flatnonzero(env_objects != name)
             _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)

@@ -77,6 +77,22 @@ _GEOM_FIELDS = (
 )  # fmt: skip
 
 
+def welded_geom_name(body: str, geom: str) -> str:
+    """The name (and USD prim name) a geom of a welded body gets on the world body."""
+    return f"{body}_{geom or 'geom'}"
+
+
+def is_welded(model: mujoco.MjModel, body: int) -> bool:
+    """Whether :func:`weld_static_bodies` moves this compiled body's geoms onto the world:
+    a jointless top-level body without children (the table, kitchen_pick_and_place's bin)."""
+    return (
+        int(model.body_parentid[body]) == 0
+        and body > 0
+        and not model.body_jntnum[body]
+        and not np.any(model.body_parentid[1:] == body)
+    )
+
+
 def weld_static_bodies(spec: mujoco.MjSpec, keep: set[str]) -> None:
     """Move the geoms of jointless top-level bodies (the table) onto the world body.
 
@@ -91,7 +107,7 @@ def weld_static_bodies(spec: mujoco.MjSpec, keep: set[str]) -> None:
             pos, quat = np.zeros(3), np.zeros(4)
             mujoco.mju_rotVecQuat(pos, np.asarray(geom.pos, float), np.asarray(body.quat, float))
             mujoco.mju_mulQuat(quat, np.asarray(body.quat, float), np.asarray(geom.quat, float))
-            new = spec.worldbody.add_geom(name=f"{body.name}_{geom.name or 'geom'}")
+            new = spec.worldbody.add_geom(name=welded_geom_name(body.name, geom.name))
             for field in _GEOM_FIELDS:
                 setattr(new, field, getattr(geom, field))
             new.pos = pos + np.asarray(body.pos, float)
