@@ -167,6 +167,7 @@ class IsaacLabBackend:
         from isaaclab.sensors import ContactSensorCfg
 
         from arena_eval.envs.isaaclab import franka as isaac_franka
+        from arena_eval.envs.isaaclab.drives import servo_gains
         from arena_eval.envs.isaaclab.embodiment import MjEmbodiment, actuators_for
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
         from arena_eval.envs.isaaclab.state import StateView, contact_specs
@@ -185,6 +186,7 @@ class IsaacLabBackend:
                 bodies.append(f"object_{k}")
                 task.add_object(world, obj, name=bodies[k], pos=(*_parking(k), obj.height / 2))
         model = world.compile()  # the qpos/qvel layout the task code reads
+        kp, kv = servo_gains(world, model)  # MuJoCo 4's, as the MuJoCo backend runs them
         roots = _robot_roots(embodiment)
         assets = scene_usd(world, roots)
         timing["usd_s"] = assets.convert_s
@@ -206,10 +208,10 @@ class IsaacLabBackend:
         franka = job.embodiment in FRANKAS
         if franka:
             init = ArticulationCfg.InitialStateCfg(joint_pos=isaac_franka.home_joint_pos())
-            drives = isaac_franka.actuators(embodiment, isaac_franka.servo_damping(model))
+            drives = isaac_franka.actuators(embodiment, isaac_franka.servo_damping(model, kv))
         else:  # the embodiment's own controller through a robot view (embodiment.py)
             joints = movable_joints(assets.usd_path, assets.robot)
-            init, drives = ArticulationCfg.InitialStateCfg(), actuators_for(model, joints)
+            init, drives = ArticulationCfg.InitialStateCfg(), actuators_for(model, joints, kp, kv)
         cfg.robot = ArticulationCfg(
             prim_path=root + assets.robot, spawn=None, init_state=init, actuators=drives
         )

@@ -35,16 +35,16 @@ DAMPING_RATIO = 0.08  # damping = ratio x stiffness, where MuJoCo compiled none 
 MIN_LAG = 0.12
 
 
-def servo_damping(model) -> dict[str, float]:
-    """The damping MuJoCo compiled for each arm servo (``dampratio=1``: critical damping of the
-    joint's own inertia at the home pose), so Isaac Lab's drives track as MuJoCo's do. A guess
-    (0.08 x stiffness) overdamped the wrist joints twice over, and the expert's plan ran ahead
-    of the arm."""
+def servo_damping(model, kv) -> dict[str, float]:
+    """The damping MuJoCo compiles for each arm servo (``dampratio=1``), ``kv`` from
+    :func:`drives.servo_gains` (MuJoCo 4's, whichever MuJoCo compiled ``model``), so Isaac
+    Lab's drives track as MuJoCo's do. A guess (0.08 x stiffness) overdamped the wrist twice
+    over; MuJoCo 3.12's own ``kv`` up to 4x (see drives.py)."""
     out = {}
     for i in range(model.nu):
         joint = model.joint(int(model.actuator_trnid[i, 0])).name
         if joint in JOINTS:
-            out[joint] = float(-model.actuator_biasprm[i, 2])
+            out[joint] = float(kv[i])
     return out
 
 
