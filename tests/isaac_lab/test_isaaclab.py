@@ -39,6 +39,7 @@ def cfg(*overrides: str):
         ("fridge", "franka_ik"),
         ("press_button", "franka_ik"),
         ("kitchen_pick_and_place", "franka_ik"),  # success reads the mirrored contact sensor
+        ("open_microwave", "gr1_ik"),  # the humanoid's own IK through the robot view
     ],
 )
 def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):

@@ -233,12 +233,14 @@ class IsaacLabBackend:
                     ),
                 )
         for i, name in enumerate(assets.fixtures):
-            # Passive joints: no stiffness, the MJCF joint's own damping.
-            damping = {
-                model.joint(j).name: float(model.dof_damping[model.joint(j).dofadr[0]])
+            # Passive joints: a drive with neither stiffness nor damping. The joint's own damping
+            # and friction come with the USD (Newton's dof damping, as MuJoCo's); a drive
+            # damping would add it a second time (the microwave door had twice MuJoCo's).
+            joints = [
+                model.joint(j).name
                 for j in range(model.njnt)
                 if _in_subtree(model, model.jnt_bodyid[j], model.body(name).id)
-            }
+            ]
             setattr(
                 cfg,
                 f"fixture_{i}",
@@ -247,7 +249,7 @@ class IsaacLabBackend:
                     spawn=None,
                     actuators={
                         "passive": ImplicitActuatorCfg(
-                            joint_names_expr=list(damping), stiffness=0.0, damping=damping
+                            joint_names_expr=joints, stiffness=0.0, damping=0.0
                         )
                     },
                 ),
