@@ -135,7 +135,12 @@ class IsaacLabBackend:
                 "sim=mujoco"
             )
         if job.enable_cameras:
-            raise ConfigError("enable_cameras/record_video are not supported on sim=isaaclab yet")
+            raise ConfigError(
+                "enable_cameras/record_video are not supported on sim=isaaclab yet: Isaac Lab "
+                "3.0's kit-less camera (CameraCfg with NewtonWarpRendererCfg, Newton's Warp ray "
+                "tracer) is not wired to our scenes' cameras (docs/isaaclab.md); run cameras and "
+                "videos with sim=mujoco"
+            )
         task = make_task(job)
         embodiment = make_embodiment(job.embodiment, job.embodiment_params)
         spec = build_spec(job, task, embodiment)
