@@ -53,3 +53,31 @@ def test_robot_geoms_that_never_touch_in_mujoco_are_excluded_for_usd():
             for j in gb:
                 assert not (model.geom_contype[i] & model.geom_conaffinity[j])
                 assert not (model.geom_contype[j] & model.geom_conaffinity[i])
+
+
+def test_the_bin_contact_sensor_maps_to_the_object_against_the_bins_shapes():
+    """kitchen_pick_and_place's success sensor becomes an Isaac Lab ContactSensor of the
+    object against the bin's geoms, which the bridge welds to the world under these names."""
+    import mujoco
+
+    from arena_eval.envs.isaaclab.state import contact_specs
+
+    job = validate(compose(["env=kitchen_pick_and_place"]))
+    task = make_task(job)
+    robot = make_embodiment(job.embodiment, job.embodiment_params)
+    spec = compose_spec(task, robot, get_object(job.objects[0]), job.physics_hz)
+    model = spec.compile()
+    (contact,) = contact_specs(model)
+    assert contact.name == "object_on_bin" and contact.body == "object"
+    assert contact.adr == int(model.sensor("object_on_bin").adr[0])
+    walls = ("floor", "front", "back", "left", "right")
+    assert contact.shapes == tuple(f"bin_bin_{w}" for w in walls)
+    # A kind the view cannot measure refuses instead of reading zeros.
+    sensor = spec.add_sensor(
+        name="table_on_bin", type=mujoco.mjtSensor.mjSENS_CONTACT,
+        objtype=mujoco.mjtObj.mjOBJ_BODY, objname="table",
+        reftype=mujoco.mjtObj.mjOBJ_BODY, refname="bin",
+    )  # fmt: skip
+    sensor.intprm[0], sensor.intprm[1], sensor.intprm[2] = 3, 3, 1
+    with pytest.raises(ValueError, match="table_on_bin"):
+        contact_specs(spec.compile())

@@ -83,12 +83,18 @@ def contact_specs(model: mujoco.MjModel) -> list[ContactSpec]:
                 f"contact sensor {sensor.name!r}: the Isaac Lab view mirrors found + net force "
                 f"(one slot) only, got fields={fields}, reduce={reduce}, num={num}"
             )
-        if not (geom_obj and body_ref and is_welded(model, ref)):
+        body_id = int(model.geom_bodyid[int(model.sensor_objid[i])]) if geom_obj else -1
+        free = (
+            body_id > 0
+            and model.body_jntnum[body_id] == 1
+            and model.jnt_type[model.body_jntadr[body_id]] == mujoco.mjtJoint.mjJNT_FREE
+        )
+        if not (free and body_ref and is_welded(model, ref)):
             raise ValueError(
-                f"contact sensor {sensor.name!r}: the Isaac Lab view mirrors a geom against a "
-                "static top-level body only"
+                f"contact sensor {sensor.name!r}: the Isaac Lab view mirrors a free body's geom "
+                "against a static top-level body only"
             )
-        body = model.body(int(model.geom_bodyid[int(model.sensor_objid[i])])).name
+        body = model.body(body_id).name
         ref_name = model.body(ref).name
         shapes = tuple(
             welded_geom_name(ref_name, model.geom(g).name)
