@@ -38,6 +38,8 @@ def cfg(*overrides: str):
         ("open_microwave", "franka_ik"),
         ("fridge", "franka_ik"),
         ("press_button", "franka_ik"),
+        ("kitchen_pick_and_place", "franka_ik"),  # success reads the mirrored contact sensor
+        ("open_microwave", "gr1_ik"),  # the humanoid's own IK through the robot view
     ],
 )
 def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):
@@ -67,9 +69,10 @@ def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):
         assert m["subtask_success_rate"]["close"] >= 0.9, m
 
 
-def test_zero_action_never_succeeds(tmp_path):
+@pytest.mark.parametrize("env", ["open_microwave", "kitchen_pick_and_place"])
+def test_zero_action_never_succeeds(env, tmp_path):
     m = run_job(
-        cfg("env=open_microwave", "policy=zero_action", "num_envs=4", "length.n=4"),
+        cfg(f"env={env}", "policy=zero_action", "num_envs=4", "length.n=4"),
         tmp_path,
         show=False,
     ).metrics
@@ -134,13 +137,45 @@ def test_second_build_hits_the_usd_cache(tmp_path):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ("env=kitchen_pick_and_place",),  # reads a contact sensor: not on Isaac Lab yet
         ("enable_cameras=true",),
     ],
 )
 def test_unsupported_combinations_refuse_clearly(overrides, tmp_path):
     with pytest.raises(ConfigError, match="sim=isaaclab"):
         run_job(cfg(*overrides, "num_envs=2", "length=steps", "length.n=2"), tmp_path, show=False)
+
+
+def test_the_view_mirrors_the_bin_contact_sensor():
+    """kitchen_pick_and_place's success reads MuJoCo's contact sensor (object on bin, net
+    force); on Isaac Lab the view fills the same sensordata columns from a ContactSensor.
+    Env 1's box rests in the bin (its weight, one touching shape or more), env 0's on the
+    counter (nothing)."""
+    job = validate(cfg("env=kitchen_pick_and_place", "num_envs=2"))
+    environment = SimApp.get(job).make_env(job)
+    try:
+        environment.reset(EpisodeSource(0, None))
+        group = environment.groups[0]
+        view, task = group.view, group.task
+        adr = int(view.model.sensor("object_on_bin").adr[0])
+        floor_top = environment.spec.task_info["bin_floor_top"]
+        q = task.obj_q
+        view.qpos[1, q : q + 3] = [0.5, -0.17, floor_top + group.obj.height / 2 + 2e-3]
+        view.qpos[1, q + 3 : q + 7] = [1.0, 0.0, 0.0, 0.0]
+        view.push(np.array([1]))
+        for _ in range(30):  # 0.3 s of physics, the robot holding its home pose
+            environment.sim.step(render=False)
+            environment.scene.update(environment.dt)
+        view.pull()
+        found, force = view.sensordata[:, adr], view.sensordata[:, adr + 1 : adr + 4]
+        weight = group.obj.mass * 9.81
+        assert found[1] >= 1 and found[0] == 0, found
+        np.testing.assert_allclose(np.linalg.norm(force[1]), weight, rtol=0.05)
+        assert force[1, 2] > 0.95 * weight  # the bin pushes the box up
+        assert not force[0].any()
+        success, failure = task.terms()
+        assert success.tolist() == [False, True] and not failure.any()
+    finally:
+        environment.close()
 
 
 def test_object_set_runs_in_one_scene_with_a_per_object_breakdown(tmp_path):

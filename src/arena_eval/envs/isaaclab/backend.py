@@ -21,9 +21,9 @@ import numpy as np
 from arena_eval.config import ConfigError, JobSpec
 
 PHYSICS = ("newton_mjwarp", "physx")
-# Tasks whose state is joints, free bodies and mocap bodies (what the state view mirrors);
-# kitchen_pick_and_place reads a MuJoCo contact sensor and is not ported yet.
-TASKS = ("lift_object", "open_microwave", "fridge", "press_button")
+# Tasks whose state is joints, free bodies, mocap bodies and contact sensors (what the state
+# view mirrors).
+TASKS = ("lift_object", "open_microwave", "fridge", "press_button", "kitchen_pick_and_place")
 FRANKAS = ("franka_ik", "franka_joint_pos")  # Isaac Lab's DifferentialIKController
 # The others run their own MuJoCo-side controller through a robot view (embodiment.py).
 EMBODIMENTS = (*FRANKAS, "gr1_ik", "gr1_joint", "g1_ik", "g1_joint")
@@ -135,7 +135,12 @@ class IsaacLabBackend:
                 "sim=mujoco"
             )
         if job.enable_cameras:
-            raise ConfigError("enable_cameras/record_video are not supported on sim=isaaclab yet")
+            raise ConfigError(
+                "enable_cameras/record_video are not supported on sim=isaaclab yet: Isaac Lab "
+                "3.0's kit-less camera (CameraCfg with NewtonWarpRendererCfg, Newton's Warp ray "
+                "tracer) is not wired to our scenes' cameras (docs/isaaclab.md); run cameras and "
+                "videos with sim=mujoco"
+            )
         task = make_task(job)
         embodiment = make_embodiment(job.embodiment, job.embodiment_params)
         spec = build_spec(job, task, embodiment)
@@ -164,11 +169,13 @@ class IsaacLabBackend:
         from isaaclab.actuators import ImplicitActuatorCfg
         from isaaclab.assets import ArticulationCfg, AssetBaseCfg, RigidObjectCfg
         from isaaclab.scene import InteractiveScene, InteractiveSceneCfg
+        from isaaclab.sensors import ContactSensorCfg
 
         from arena_eval.envs.isaaclab import franka as isaac_franka
+        from arena_eval.envs.isaaclab.drives import servo_gains
         from arena_eval.envs.isaaclab.embodiment import MjEmbodiment, actuators_for
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
-        from arena_eval.envs.isaaclab.state import StateView
+        from arena_eval.envs.isaaclab.state import StateView, contact_specs
         from arena_eval.envs.isaaclab.usd import movable_joints, scene_usd
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
@@ -184,6 +191,7 @@ class IsaacLabBackend:
                 bodies.append(f"object_{k}")
                 task.add_object(world, obj, name=bodies[k], pos=(*_parking(k), obj.height / 2))
         model = world.compile()  # the qpos/qvel layout the task code reads
+        kp, kv = servo_gains(world, model)  # MuJoCo 4's, as the MuJoCo backend runs them
         roots = _robot_roots(embodiment)
         assets = scene_usd(world, roots)
         timing["usd_s"] = assets.convert_s
@@ -205,22 +213,39 @@ class IsaacLabBackend:
         franka = job.embodiment in FRANKAS
         if franka:
             init = ArticulationCfg.InitialStateCfg(joint_pos=isaac_franka.home_joint_pos())
-            drives = isaac_franka.actuators(embodiment, isaac_franka.servo_damping(model))
+            drives = isaac_franka.actuators(embodiment, isaac_franka.servo_damping(model, kv))
         else:  # the embodiment's own controller through a robot view (embodiment.py)
             joints = movable_joints(assets.usd_path, assets.robot)
-            init, drives = ArticulationCfg.InitialStateCfg(), actuators_for(model, joints)
+            init, drives = ArticulationCfg.InitialStateCfg(), actuators_for(model, joints, kp, kv)
         cfg.robot = ArticulationCfg(
             prim_path=root + assets.robot, spawn=None, init_state=init, actuators=drives
         )
         for i, name in enumerate(assets.objects):
             setattr(cfg, f"object_{i}", RigidObjectCfg(prim_path=root + name, spawn=None))
+        # The task's contact sensors, one per object of the set (each group senses its own).
+        try:
+            contacts = contact_specs(model)
+        except ValueError as err:
+            raise ConfigError(f"sim=isaaclab cannot run {job.task}: {err}") from None
+        for k, body in enumerate(bodies):
+            for c in contacts:
+                setattr(
+                    cfg,
+                    f"contact_{k}_{c.name}",
+                    ContactSensorCfg(
+                        prim_path=root + (body if c.body == "object" else c.body),
+                        filter_shape_prim_expr=[root + shape for shape in c.shapes],
+                    ),
+                )
         for i, name in enumerate(assets.fixtures):
-            # Passive joints: no stiffness, the MJCF joint's own damping.
-            damping = {
-                model.joint(j).name: float(model.dof_damping[model.joint(j).dofadr[0]])
+            # Passive joints: a drive with neither stiffness nor damping. The joint's own damping
+            # and friction come with the USD (Newton's dof damping, as MuJoCo's); a drive
+            # damping would add it a second time (the microwave door had twice MuJoCo's).
+            joints = [
+                model.joint(j).name
                 for j in range(model.njnt)
                 if _in_subtree(model, model.jnt_bodyid[j], model.body(name).id)
-            }
+            ]
             setattr(
                 cfg,
                 f"fixture_{i}",
@@ -229,7 +254,7 @@ class IsaacLabBackend:
                     spawn=None,
                     actuators={
                         "passive": ImplicitActuatorCfg(
-                            joint_names_expr=list(damping), stiffness=0.0, damping=damping
+                            joint_names_expr=joints, stiffness=0.0, damping=0.0
                         )
                     },
                 ),
@@ -253,6 +278,7 @@ class IsaacLabBackend:
                 for body, asset in zip(assets.fixtures, fixtures, strict=True)
                 if model.body(body).mocapid[0] >= 0
             ]
+            view.contacts = [(scene[f"contact_{k}_{c.name}"], c.adr) for c in contacts]
             groups.append(Group(obj, env_ids, view, task.bind(model, view, obj)))
             parked = np.flatnonzero(env_objects != name)
             _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)

@@ -6,7 +6,8 @@ writes ``ctrl`` (its position servos' targets) and asks ``batch.jac`` for Jacobi
 Lab articulation: joints and bodies by name, the servos' targets sent on as the articulation's
 joint position targets, Jacobians from ``body_link_jacobian_w`` moved to the asked point. So the
 humanoids' bimanual IK, hands and finger coupling run here unchanged; their drives are Isaac
-Lab implicit actuators with the gains MuJoCo compiled for the servos.
+Lab implicit actuators with the gains the MuJoCo backend compiles for the servos
+(``drives.servo_gains``).
 """
 
 from __future__ import annotations
@@ -18,26 +19,31 @@ from arena_eval.envs.isaaclab.state import _np, wxyz
 from arena_eval.envs.isaaclab.usd import mjcf_name
 
 
-def servo_gains(model, usd_joints: list[str]) -> tuple[dict, dict]:
-    """Stiffness and damping of every joint-position servo of the compiled model, keyed by the
-    articulation's (USD) joint names."""
+def servo_gains(model, usd_joints: list[str], kp, kv) -> tuple[dict, dict]:
+    """Stiffness and damping (``kp``, ``kv`` per actuator, from :func:`drives.servo_gains`)
+    of every joint-position servo of the compiled model, keyed by the articulation's (USD)
+    joint names."""
     servo = {}
     for i in range(model.nu):
         joint = model.joint(int(model.actuator_trnid[i, 0])).name
-        servo[joint] = (float(model.actuator_gainprm[i, 0]), float(-model.actuator_biasprm[i, 2]))
-    kp, kd = {}, {}
+        servo[joint] = (float(kp[i]), float(kv[i]))
+    gains, damping = {}, {}
     for name in usd_joints:
         mj = mjcf_name(name, lambda n: _has_joint(model, n))
         if mj in servo:
-            kp[name], kd[name] = servo[mj]
-    return kp, kd
+            gains[name], damping[name] = servo[mj]
+    return gains, damping
 
 
-def actuators_for(model, usd_joints: list[str]) -> dict:
+def actuators_for(model, usd_joints: list[str], kp, kv) -> dict:
     from isaaclab.actuators import ImplicitActuatorCfg
 
-    kp, kd = servo_gains(model, usd_joints)
-    return {"servos": ImplicitActuatorCfg(joint_names_expr=list(kp), stiffness=kp, damping=kd)}
+    gains, damping = servo_gains(model, usd_joints, kp, kv)
+    return {
+        "servos": ImplicitActuatorCfg(
+            joint_names_expr=list(gains), stiffness=gains, damping=damping
+        )
+    }
 
 
 class _Batch:
@@ -82,6 +88,11 @@ class RobotView:
         self.act_joint_ids = torch.tensor(
             [mj_joint.index(act_joint[a]) for a in self.act_cols], device=device
         )
+        # MuJoCo clamps a servo's ctrl to its ctrlrange; Newton's drives take any target.
+        limited = model.actuator_ctrllimited[self.act_cols].astype(bool)
+        ranges = model.actuator_ctrlrange[self.act_cols]
+        self.ctrl_low = np.where(limited, ranges[:, 0], -np.inf)
+        self.ctrl_high = np.where(limited, ranges[:, 1], np.inf)
         self.fixed = robot.is_fixed_base
 
     def _t(self, x: np.ndarray) -> torch.Tensor:
@@ -111,14 +122,15 @@ class RobotView:
 
     def send_targets(self, rows: np.ndarray | None = None) -> None:
         if rows is None:
-            targets = self._t(self.ctrl[:, self.act_cols])
+            targets = np.clip(self.ctrl[:, self.act_cols], self.ctrl_low, self.ctrl_high)
             self.robot.actuators.target_command.set_position_index(
-                value=targets, joint_ids=self.act_joint_ids
+                value=self._t(targets), joint_ids=self.act_joint_ids
             )
             return
         env_ids = torch.as_tensor(rows, dtype=torch.long, device=self.device)
+        targets = np.clip(self.ctrl[np.ix_(rows, self.act_cols)], self.ctrl_low, self.ctrl_high)
         self.robot.actuators.target_command.set_position_index(
-            value=self._t(self.ctrl[np.ix_(rows, self.act_cols)]),
+            value=self._t(targets),
             joint_ids=self.act_joint_ids,
             env_ids=env_ids,
         )

@@ -28,23 +28,18 @@ FINGERS = [PREFIX + "gripper_finger_joint1", PREFIX + "gripper_finger_joint2"]
 EE_BODY = PREFIX + "gripper_eef"
 FINGER_KP = 1000.0  # robosuite's gripper servos
 DAMPING_RATIO = 0.08  # damping = ratio x stiffness, where MuJoCo compiled none (the fingers)
-# How far the IK target may run ahead of the measured grip point. Newton's drives, with
-# MuJoCo's gains, trail a moving target ~1.6x further than MuJoCo's servos (6.7 against 4.2 cm
-# at the expert's 0.6 m/s); at MuJoCo's 8 cm bound the target was clamped, fell behind the
-# expert's open-loop plan and stalled a press_button phase short of its goal (79 % -> 100 %).
-MIN_LAG = 0.12
 
 
-def servo_damping(model) -> dict[str, float]:
-    """The damping MuJoCo compiled for each arm servo (``dampratio=1``: critical damping of the
-    joint's own inertia at the home pose), so Isaac Lab's drives track as MuJoCo's do. A guess
-    (0.08 x stiffness) overdamped the wrist joints twice over, and the expert's plan ran ahead
-    of the arm."""
+def servo_damping(model, kv) -> dict[str, float]:
+    """The damping MuJoCo compiles for each arm servo (``dampratio=1``), ``kv`` from
+    :func:`drives.servo_gains` (MuJoCo 4's, whichever MuJoCo compiled ``model``), so Isaac
+    Lab's drives track as MuJoCo's do. A guess (0.08 x stiffness) overdamped the wrist twice
+    over; MuJoCo 3.12's own ``kv`` up to 4x (see drives.py)."""
     out = {}
     for i in range(model.nu):
         joint = model.joint(int(model.actuator_trnid[i, 0])).name
         if joint in JOINTS:
-            out[joint] = float(-model.actuator_biasprm[i, 2])
+            out[joint] = float(kv[i])
     return out
 
 
@@ -150,7 +145,7 @@ class IsaacFranka:
         delta = np.clip(delta, self.low, self.high)
         pos, quat = self.ee_pose()
         self.target_pos, self.target_quat, _ = ik.follow(
-            self.target_pos, self.target_quat, pos, quat, delta, max(self.franka.max_lag, MIN_LAG)
+            self.target_pos, self.target_quat, pos, quat, delta, self.franka.max_lag
         )
         data = self.robot.data
         jacobian = data.body_link_jacobian_w.torch[:, self.jac_row][:, :, self.arm]

@@ -1,15 +1,24 @@
 """The task's view of Isaac Lab state: the composed MuJoCo model's ``qpos``/``qvel`` layout.
 
-Tasks are written once against a small state view, ``nsim``, ``control_hz``, ``qpos`` and
-``qvel`` (rows = envs, columns = the compiled scene's generalized coordinates; what
-``TaskState`` reads and writes). On MuJoCo those are the Batch's own arrays. Here they are
-numpy mirrors: :meth:`pull` fills them from Isaac Lab's assets after a step, and :meth:`push`
-writes the rows a task reset back into the simulation. Positions are env-local (the env's
-origin subtracted) and quaternions MuJoCo's (w, x, y, z), so a task's numbers mean the same
-on both backends.
+Tasks are written once against a small state view, ``nsim``, ``control_hz``, ``qpos``, ``qvel``
+and ``sensordata`` (rows = envs, columns = the compiled scene's generalized coordinates and
+sensor slots; what ``TaskState`` reads and writes). On MuJoCo those are the Batch's own arrays.
+Here they are numpy mirrors: :meth:`pull` fills them from Isaac Lab's assets after a step, and
+:meth:`push` writes the rows a task reset back into the simulation. Positions are env-local (the
+env's origin subtracted) and quaternions MuJoCo's (w, x, y, z), so a task's numbers mean the
+same on both backends.
+
+``sensordata`` mirrors the scene's MuJoCo ``contact`` sensors (:func:`contact_specs`; the
+other sensors' columns stay zero): each becomes an Isaac Lab ``ContactSensor`` (on Newton,
+``newton.sensors.SensorContact``) of the sensed body against the reference body's shapes, and
+the view writes MuJoCo's layout for a net-force sensor: the number of touching shapes, then
+the net contact force on the body in the world frame (normal and friction together, as
+MuJoCo's).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import mujoco
 import numpy as np
@@ -42,6 +51,60 @@ def rotate(q_wxyz: np.ndarray, v: np.ndarray) -> np.ndarray:
     return v + w * t + np.cross(u, t)
 
 
+@dataclass(frozen=True)
+class ContactSpec:
+    """A MuJoCo contact sensor of a free body's geom against a static body's geoms."""
+
+    name: str
+    adr: int  # its first column of ``sensordata``: found, then the net force (3)
+    body: str  # the sensed geom's body (MJCF name)
+    shapes: tuple[str, ...]  # the reference body's geoms, as prims under the scene's Geometry
+
+
+FOUND_AND_FORCE, NETFORCE = 1 | 2, 3  # mjtConDataField bits, mjtConDataReduce
+
+
+def contact_specs(model: mujoco.MjModel) -> list[ContactSpec]:
+    """The contact sensors of a compiled scene the view can mirror; anything else raises
+    ``ValueError`` saying what (a backend must not fake a term it cannot measure)."""
+    from arena_eval.envs.isaaclab.usd import is_welded, welded_geom_name
+
+    out = []
+    for i in range(model.nsensor):
+        if model.sensor_type[i] != mujoco.mjtSensor.mjSENS_CONTACT:
+            continue
+        sensor = model.sensor(i)
+        fields, reduce, num = (int(x) for x in model.sensor_intprm[i, :3])
+        geom_obj = model.sensor_objtype[i] == mujoco.mjtObj.mjOBJ_GEOM
+        body_ref = model.sensor_reftype[i] == mujoco.mjtObj.mjOBJ_BODY
+        ref = int(model.sensor_refid[i])
+        if not (fields == FOUND_AND_FORCE and reduce == NETFORCE and num == 1):
+            raise ValueError(
+                f"contact sensor {sensor.name!r}: the Isaac Lab view mirrors found + net force "
+                f"(one slot) only, got fields={fields}, reduce={reduce}, num={num}"
+            )
+        body_id = int(model.geom_bodyid[int(model.sensor_objid[i])]) if geom_obj else -1
+        free = (
+            body_id > 0
+            and model.body_jntnum[body_id] == 1
+            and model.jnt_type[model.body_jntadr[body_id]] == mujoco.mjtJoint.mjJNT_FREE
+        )
+        if not (free and body_ref and is_welded(model, ref)):
+            raise ValueError(
+                f"contact sensor {sensor.name!r}: the Isaac Lab view mirrors a free body's geom "
+                "against a static top-level body only"
+            )
+        body = model.body(body_id).name
+        ref_name = model.body(ref).name
+        shapes = tuple(
+            welded_geom_name(ref_name, model.geom(g).name)
+            for g in range(model.ngeom)
+            if model.geom_bodyid[g] == ref
+        )
+        out.append(ContactSpec(sensor.name, int(sensor.adr[0]), body, shapes))
+    return out
+
+
 class StateView:
     """``qpos``/``qvel`` mirrors of a scene for its tasks; see the module docstring."""
 
@@ -63,6 +126,8 @@ class StateView:
         self.device = device
         self.qpos = np.tile(model.qpos0, (self.nsim, 1))
         self.qvel = np.zeros((self.nsim, model.nv))
+        self.sensordata = np.zeros((self.nsim, model.nsensordata))
+        self.contacts: list = []  # (ContactSensor, first sensordata column); set by the backend
         self.free = []  # (rigid object, qpos adr, dof adr)
         for joint_name, asset in objects.items():
             joint = model.joint(joint_name)
@@ -100,6 +165,11 @@ class StateView:
         for asset, ids, qadr, vadr in self.hinges:
             self.qpos[:, qadr] = _np(asset.data.joint_pos)[np.ix_(e, ids)]
             self.qvel[:, vadr] = _np(asset.data.joint_vel)[np.ix_(e, ids)]
+        for sensor, adr in self.contacts:
+            # [envs, sensed bodies (1), counterpart shapes, 3]: force on the body per shape.
+            forces = _np(sensor.data.force_matrix_w)[e, 0]
+            self.sensordata[:, adr] = np.count_nonzero(np.any(forces != 0.0, axis=-1), axis=1)
+            self.sensordata[:, adr + 1 : adr + 4] = forces.sum(axis=1)
 
     def push(self, rows: np.ndarray) -> None:
         """Write the mirrored coordinates of ``rows`` (this view's rows) into the simulation."""

@@ -27,7 +27,7 @@ import mujoco
 import numpy as np
 
 # Bump when what we write into the MJCF before converting changes (invalidates the cache).
-BRIDGE_VERSION = 4
+BRIDGE_VERSION = 5
 
 
 def cache_root() -> Path:
@@ -77,6 +77,22 @@ _GEOM_FIELDS = (
 )  # fmt: skip
 
 
+def welded_geom_name(body: str, geom: str) -> str:
+    """The name (and USD prim name) a geom of a welded body gets on the world body."""
+    return f"{body}_{geom or 'geom'}"
+
+
+def is_welded(model: mujoco.MjModel, body: int) -> bool:
+    """Whether :func:`weld_static_bodies` moves this compiled body's geoms onto the world:
+    a jointless top-level body without children (the table, kitchen_pick_and_place's bin)."""
+    return (
+        int(model.body_parentid[body]) == 0
+        and body > 0
+        and not model.body_jntnum[body]
+        and not np.any(model.body_parentid[1:] == body)
+    )
+
+
 def weld_static_bodies(spec: mujoco.MjSpec, keep: set[str]) -> None:
     """Move the geoms of jointless top-level bodies (the table) onto the world body.
 
@@ -91,7 +107,7 @@ def weld_static_bodies(spec: mujoco.MjSpec, keep: set[str]) -> None:
             pos, quat = np.zeros(3), np.zeros(4)
             mujoco.mju_rotVecQuat(pos, np.asarray(geom.pos, float), np.asarray(body.quat, float))
             mujoco.mju_mulQuat(quat, np.asarray(body.quat, float), np.asarray(geom.quat, float))
-            new = spec.worldbody.add_geom(name=f"{body.name}_{geom.name or 'geom'}")
+            new = spec.worldbody.add_geom(name=welded_geom_name(body.name, geom.name))
             for field in _GEOM_FIELDS:
                 setattr(new, field, getattr(geom, field))
             new.pos = pos + np.asarray(body.pos, float)
@@ -99,9 +115,44 @@ def weld_static_bodies(spec: mujoco.MjSpec, keep: set[str]) -> None:
         spec.delete(body)
 
 
+def exclude_masked_pairs(spec: mujoco.MjSpec) -> int:
+    """Make MuJoCo's collision masks explicit: one ``<exclude>`` per pair of bodies whose
+    colliders ``contype``/``conaffinity`` never let touch. Returns how many were added.
+
+    MuJoCo lets two geoms touch when ``contype`` of one shares a bit with ``conaffinity`` of the
+    other. Our robots' geoms are ``contype=2, conaffinity=0``: they touch the world and the
+    objects but never each other. The converter does not carry the masks, and Newton does not
+    read them from USD: it filters only bodies joined by a joint. So on Isaac Lab a GR1 wrist
+    box touched the palm and thumb two links further on, and a 1 rad wrist turn stopped
+    0.2 rad short. The converter writes excludes as ``physics:filteredPairs``, which Newton
+    (and PhysX) honour. A body whose colliders mix masks is excluded only from bodies none of
+    its colliders can touch; world geoms (no body to name) are left alone: in our scenes they
+    touch everything."""
+    model = spec.compile()
+    masks: dict[int, set[tuple[int, int]]] = {}
+    for g in range(model.ngeom):
+        kind = int(model.geom_contype[g]), int(model.geom_conaffinity[g])
+        body = int(model.geom_bodyid[g])
+        if body > 0 and any(kind) and model.body(body).name:
+            masks.setdefault(body, set()).add(kind)
+    done = {frozenset((e.bodyname1, e.bodyname2)) for e in spec.excludes}
+    bodies = sorted(masks)
+    added = 0
+    for i, a in enumerate(bodies):
+        for b in bodies[i + 1 :]:
+            if any(t1 & f2 or t2 & f1 for t1, f1 in masks[a] for t2, f2 in masks[b]):
+                continue
+            pair = model.body(a).name, model.body(b).name
+            if frozenset(pair) not in done:
+                spec.add_exclude(bodyname1=pair[0], bodyname2=pair[1])
+                added += 1
+    return added
+
+
 def mjcf_for_usd(spec: mujoco.MjSpec, robot_roots: set[str]) -> str:
     """The scene as one MJCF without actuators, sensors or cameras (Isaac Lab drives the
-    joints; the converter has no use for the others), static bodies welded to the world."""
+    joints; the converter has no use for the others), static bodies welded to the world, and
+    MuJoCo's collision masks stated as excludes (:func:`exclude_masked_pairs`)."""
     for kind in (spec.actuators, spec.sensors, spec.cameras):
         for item in list(kind):
             spec.delete(item)
@@ -111,6 +162,7 @@ def mjcf_for_usd(spec: mujoco.MjSpec, robot_roots: set[str]) -> str:
         if body.mocap:
             body.mocap = False
     weld_static_bodies(spec, robot_roots)
+    exclude_masked_pairs(spec)
     return spec.to_xml()
 
 

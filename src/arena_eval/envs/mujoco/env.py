@@ -40,6 +40,7 @@ class Sims:
         self.xpos = self.batch.bind("xpos")
         self.xquat = self.batch.bind("xquat")
         self.mocap_pos = self.batch.bind("mocap_pos")
+        self.sensordata = self.batch.bind("sensordata")
 
 
 @dataclass

@@ -3,14 +3,15 @@
 The counter is the table (its top is z = 0). The bin is an open-topped box (a floor plate and
 four low walls) to the right of the robot; the object starts on the counter to the left.
 
-Success (the reference's terms): the object is on the destination, pressing on it with more
-than ``min_contact_force`` (1 N), and at rest (linear speed below ``rest_speed``, 0.1 m/s). The
+Success (the reference's terms): the object is on the destination, pressing on it with more than
+``min_contact_force`` (1 N), and at rest (linear speed below ``rest_speed``, 0.1 m/s). The
 contact is read from a MuJoCo ``contact`` sensor matching the object's geom against every geom
-of the bin's body, reduced to the net force: the simulator computes it during the step, so
-the check costs one read of ``sensordata`` (no per-step ``get_data`` and no walk over
-``data.contact``). The object's centre must also lie inside the bin's inner footprint, so
-leaning on the outside of a wall does not count. Failure: the object fell off the counter
-(its centre below ``drop_height``). Time limit 8 s.
+of the bin's body, reduced to the net force: the simulator computes it during the step, so the
+check costs one read of ``sensordata`` (no per-step ``get_data`` and no walk over
+``data.contact``). On Isaac Lab the state view mirrors the same ``sensordata`` columns from a
+contact sensor of the object against the bin's shapes. The object's centre must also lie inside
+the bin's inner footprint, so leaning on the outside of a wall does not count. Failure: the
+object fell off the counter (its centre below ``drop_height``). Time limit 8 s.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class PickAndPlaceState(TaskState):
         super().__init__(task, model, sims, obj)
         c = task.config
         adr = int(model.sensor("object_on_bin").adr[0])
-        self.sensordata = sims.batch.bind("sensordata")
+        self.sensordata = sims.sensordata  # MuJoCo's own; a mirror on Isaac Lab
         self.force_cols = slice(adr + 1, adr + 4)  # after the "found" count
         half = np.asarray(c.bin_size) / 2 - c.inside_margin
         self.inside_low = np.asarray(c.bin_xy) - half
