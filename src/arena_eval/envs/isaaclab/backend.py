@@ -311,7 +311,7 @@ class IsaacLabBackend:
 
 
 def _warp_cache():
-    from arena_eval.envs.isaaclab.usd import cache_root
+    from arena_eval.cache import cache_root
 
     return cache_root() / "warp"
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -26,14 +25,10 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from arena_eval.cache import cache_root
+
 # Bump when what we write into the MJCF before converting changes (invalidates the cache).
 BRIDGE_VERSION = 5
-
-
-def cache_root() -> Path:
-    """``$ARENA_EVAL_CACHE`` or ``~/.cache/arena-eval``: survives clean clones, never in git."""
-    root = os.environ.get("ARENA_EVAL_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "arena-eval"
 
 
 @dataclass(frozen=True)
