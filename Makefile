@@ -30,7 +30,7 @@ export WARP_CACHE_PATH ?= $(HOME)/.cache/arena-eval/warp
 # Debian libraries for offscreen camera rendering (enable_cameras=true): Mesa's EGL and OSMesa.
 GL_DEBS := libegl1 libosmesa6
 
-.PHONY: help setup setup-gl setup-isaac setup-openpi setup-lerobot setup-ffmpeg test test-full test-slurm \
+.PHONY: help setup setup-gl setup-isaac setup-openpi setup-lerobot setup-ffmpeg setup-browser test test-full test-slurm \
 	test-isaac test-lerobot test-lerobot-full lint format run run-isaac bench bench-backends bench-lerobot clean
 
 help: ## List the targets
@@ -64,6 +64,14 @@ setup-lerobot: ## Create .venv-lerobot: Python 3.12 + lerobot 0.6.1 + MuJoCo 4 +
 	$(LEROBOT_BIN)/python -c "import lerobot, mujoco, torch; from mujoco import batch; \
 	print(f'lerobot {lerobot.__version__}, mujoco {mujoco.__version__}, torch {torch.__version__}')"; \
 	echo "setup-lerobot: $$(( $$(date +%s) - start )) s"
+
+setup-browser: ## Install Debian's Chromium for the report tests (apt-get, root; skipped if present)
+	@if command -v chromium >/dev/null; then echo "chromium present: $$(chromium --version)"; \
+	elif ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ]; then \
+		echo "note: the report tests open report.html in Chromium: install Debian's chromium"; \
+	elif apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	then echo "installed $$(chromium --version)"; else echo "error: apt-get install chromium failed"; exit 1; fi
 
 setup-ffmpeg: ## Install FFmpeg's libraries for lerobot's video decoding (apt-get, only those missing)
 	@missing=$$(for p in $(FFMPEG_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \

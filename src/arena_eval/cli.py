@@ -147,9 +147,35 @@ def main() -> None:
     if "--version" in sys.argv[1:]:
         _version()
         return
+    from arena_eval.variations import implied_selection
+
+    sys.argv[1:] = implied_selection(sys.argv[1:])
+    if "--list-variations" in sys.argv[1:] or "--list_variations" in sys.argv[1:]:
+        _list_variations([a for a in sys.argv[1:] if not a.startswith("--list")])
+        return
     _quiet_nonzero_ranks()
     _resume_latest_sweep(sys.argv[1:])
     run_hydra_app(_eval)
+
+
+def _list_variations(overrides: list[str]) -> None:
+    """``--list-variations env=... sim=...``: what this env can vary, with default ranges."""
+    import yaml
+
+    from arena_eval.config import compose, distractor_envs
+
+    try:
+        cfg = compose([o for o in overrides if o not in ("-m", "--multirun")])
+    except Exception as err:  # a bad override: Hydra says which
+        _fail(err)
+    from arena_eval.variations import VARIATIONS, listing
+
+    available = {}
+    for name in VARIATIONS:  # each variation's shipped defaults (conf/variations/<name>.yaml)
+        text = (conf_dir() / "variations" / f"{name}.yaml").read_text()
+        available[name] = yaml.safe_load(text) or {}
+    available.update(cfg.get("variations") or {})  # what this command line sets
+    print(listing(cfg.sim.backend, cfg.env.name, distractor_envs(), available))
 
 
 def batch_main() -> None:
@@ -174,19 +200,31 @@ def batch_main() -> None:
 
 
 def report_main() -> None:
-    """``arena-eval-report <sweep dir>``: summarise a sweep that ran anywhere (e.g. SLURM)."""
+    """``arena-eval-report <dir>``: rebuild report.html of a job, or summarise a sweep that ran
+    anywhere (e.g. SLURM) and rebuild its jobs' and its own report.html."""
     import argparse
 
+    from arena_eval.report import job_report
+    from arena_eval.results import RESULTS
     from arena_eval.sweep import report
 
     parser = argparse.ArgumentParser(
         prog="arena-eval-report",
-        description="Write summary.csv/json/png for a sweep or batch folder and print its table.",
+        description="A job folder: rebuild its report.html. A sweep or batch folder: write "
+        "summary.csv/json/png and report.html, rebuild each job's report.html, print the table.",
     )
-    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("sweep_dir", type=Path, metavar="dir")
     args = parser.parse_args()
     if not args.sweep_dir.is_dir():
         _fail(ConfigError(f"{args.sweep_dir} is not a folder"))
+    if (args.sweep_dir / RESULTS).is_file():
+        print(f"report: {job_report(args.sweep_dir)}")
+        return
+    for results in sorted(args.sweep_dir.glob(f"*/{RESULTS}")):
+        try:
+            job_report(results.parent)
+        except Exception as err:  # one unreadable job never stops the others' reports
+            print(f"warning: {results.parent}: report.html not written: {err}")
     rows = report(args.sweep_dir)
     raise SystemExit(0 if rows and all(r.get("status") == "completed" for r in rows) else 1)
 

@@ -107,6 +107,8 @@ class JobConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     object_set: list[str] | None = None
     object_set_random: bool = False
+    # Per-episode randomisation: variation name -> its settings (conf/variations/, variations.py).
+    variations: dict[str, Any] = field(default_factory=dict)
     language_instruction: str | None = None
     num_rebuilds: int = 1  # split the run over this many env rebuilds (the reference's key)
     fail_fast: bool = False
@@ -172,6 +174,7 @@ class JobSpec:
     num_rebuilds: int = 1
     record_dataset: bool = False
     dataset: dict[str, Any] = field(default_factory=dict)
+    variations: dict[str, Any] = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> JobSpec:
         return dataclasses.replace(self, **changes)
@@ -267,6 +270,9 @@ def validate(cfg: Any) -> JobSpec:
 
         errors += check_dataset_config(c.get("dataset") or {}, c.get("distributed"))
     errors += check_names(backend, env.get("name"), (c.get("embodiment") or {}).get("name"), names)
+    variations = c.get("variations") or {}
+    if variations and not errors:
+        errors += _check_variations(variations, backend, env.get("name"))
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
     objects = assign_objects(names, num_envs, bool(c.get("object_set_random")), int(c["seed"]))
@@ -305,7 +311,26 @@ def validate(cfg: Any) -> JobSpec:
         num_rebuilds=rebuilds,
         record_dataset=bool(c.get("record_dataset")),
         dataset=dict(c.get("dataset") or {}),
+        variations=dict(variations),
     )
+
+
+def _check_variations(settings: dict[str, Any], backend: str, task: str) -> list[str]:
+    """The variations' ranges, and whether this backend and env can apply them."""
+    from arena_eval.variations import Variations
+
+    try:
+        Variations(settings).check_backend(backend, task, distractor_envs())
+    except ConfigError as err:
+        return [str(err).removeprefix("invalid variations:\n  - ").replace("\n  - ", "\n  - ")]
+    return []
+
+
+def distractor_envs() -> list[str]:
+    """The envs whose task declares a free table region for distractors."""
+    from arena_eval.envs.mujoco.tasks import TASKS, task_class
+
+    return [t for t in TASKS if task_class(t).distractor_region is not None]
 
 
 def _cameras(c: dict[str, Any], num_envs: int) -> tuple[CameraSpec, list[str]]:
@@ -375,11 +400,12 @@ def compose(
     from hydra import initialize_config_dir
 
     from arena_eval.cli import conf_dir
+    from arena_eval.variations import implied_selection
 
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return hydra_compose(
             config_name=config_name,
-            overrides=list(overrides or []),
+            overrides=implied_selection(list(overrides or [])),
             return_hydra_config=return_hydra_config,
         )

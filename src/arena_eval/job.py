@@ -116,6 +116,9 @@ def run_job(
             if setup:  # Isaac Lab: app start, USD, scene build and first step
                 results["timing"]["setup"] = dict(setup)
             write_results(out_dir, results, out.records)
+            from arena_eval.report import job_report, safe
+
+            safe(job_report, out_dir)
             if show:
                 _present(job, results, out_dir)
         else:
@@ -318,6 +321,7 @@ def _results(
     if callable(stats):
         timing["policy_stats"] = stats()
     config = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    varied = _variations(job, out.records, notes)
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "completed",
@@ -339,6 +343,34 @@ def _results(
         "reproduce": reproduce_command(out_dir),
         "provenance": provenance(job.seed),
         "config": config,
+        **varied,
+    }
+
+
+def _variations(job: JobSpec, records, notes: list[str]) -> dict[str, Any]:
+    """results.json's ``variations``: the settings, the recorded columns, the analysis."""
+    if not job.variations:
+        return {}
+    from arena_eval.analysis import analyse
+    from arena_eval.variations import Variations
+
+    variations = Variations(job.variations)
+    columns = variations.columns()
+    image_only = variations.image_only()
+    if image_only and not job.enable_cameras:
+        notes.append(
+            f"variation(s) {', '.join(image_only)} change only camera images, and this job "
+            "renders none (enable_cameras=false): they cannot change its outcomes"
+        )
+    return {
+        "variations": {
+            "config": variations.describe(),
+            "columns": {
+                c.key: {"kind": c.kind, "unit": c.unit, "csv": c.csv, "multi": c.multi}
+                for c in columns
+            },
+            "analysis": analyse(records, columns),
+        }
     }
 
 

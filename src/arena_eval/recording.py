@@ -175,6 +175,8 @@ class DatasetWriter:
             "length": record.length,
             "frames": len(frames),
         }
+        if record.variations:  # the episode's drawn variation values, as in episodes.csv
+            entry["variations"] = dict(record.variations)
         self.episodes.append(entry)
         self._meta_lines.write(json.dumps(entry) + "\n")
         self._meta_lines.flush()

@@ -21,6 +21,7 @@ from arena_eval.envs.base import EpisodeRecord
 
 RESULTS = "results.json"
 EPISODES = "episodes.csv"
+VARIATION_PREFIX = "var."  # episodes.csv columns of drawn variation values
 SCHEMA_VERSION = 1
 _PACKAGES = ("arena-eval", "mujoco", "numpy", "hydra-core", "omegaconf", "torch", "pyzmq")
 
@@ -39,16 +40,29 @@ def atomic_write(path: Path, text: str) -> None:
 def episodes_csv(records: list[EpisodeRecord]) -> str:
     buf = io.StringIO()
     subtasks = sorted({k for r in records for k in r.subtasks})
-    fields = [f.name for f in dataclasses.fields(EpisodeRecord) if f.name != "subtasks"]
+    # Variation columns in the order they were drawn (variations.py's fixed order).
+    varied = list(dict.fromkeys(k for r in records for k in r.variations))
+    skip = ("subtasks", "variations")
+    fields = [f.name for f in dataclasses.fields(EpisodeRecord) if f.name not in skip]
     writer = csv.writer(buf)
-    writer.writerow(fields + [f"subtask_{k}" for k in subtasks])
+    writer.writerow(
+        fields + [f"subtask_{k}" for k in subtasks] + [f"{VARIATION_PREFIX}{k}" for k in varied]
+    )
     for r in sorted(records, key=lambda r: r.episode_index):
         row = [getattr(r, f) for f in fields]
         writer.writerow(
             ["" if v is None else int(v) if isinstance(v, bool) else v for v in row]
             + [int(r.subtasks.get(k, False)) for k in subtasks]
+            + [_cell(r.variations.get(k)) for k in varied]
         )
     return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A variation value as written: floats with repr's round-trip digits, None empty."""
+    if value is None:
+        return ""
+    return repr(float(value)) if isinstance(value, float) else value
 
 
 def read_episodes(path: Path) -> list[dict[str, str]]:

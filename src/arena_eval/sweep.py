@@ -320,6 +320,11 @@ def report(sweep_dir: Path, show: bool = True) -> list[dict[str, Any]]:
         console.print(f"[yellow]no results.json under {sweep_dir}[/]")
         return rows
     paths = write_summary(sweep_dir, rows)
+    from arena_eval.report import safe, sweep_report
+
+    page = safe(sweep_report, sweep_dir, rows)
+    if page is not None:
+        paths.append(page)
     if show:
         console.print(summary_table(rows, f"sweep: {sweep_dir}"))
         for row in rows:

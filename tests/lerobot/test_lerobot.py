@@ -125,6 +125,24 @@ def test_object_set_names_each_episode(make_cfg, tmp_path) -> None:
     assert all(objects[e["episode_index"]] == e["object"] for e in meta)
 
 
+def test_variation_values_travel_with_each_episode(make_cfg, tmp_path) -> None:
+    cfg = make_cfg(
+        "policy=scripted", "num_envs=2", "length.n=3", "record_dataset=true",
+        "dataset.only_success=false", "variations=[object_pose,object_mass]",
+    )  # fmt: skip
+    run_job(cfg, output_dir=tmp_path, show=False)
+    rows = {int(r["episode_index"]): r for r in episodes_csv(tmp_path)}
+    meta = sidecar(tmp_path / "dataset")
+    assert len(meta) == 3
+    for entry in meta:
+        row = rows[entry["episode_index"]]
+        assert set(entry["variations"]) == {
+            "object_pose.x", "object_pose.y", "object_pose.yaw", "object_mass.scale"
+        }  # fmt: skip
+        for key, value in entry["variations"].items():
+            assert float(row[f"var.{key}"]) == value  # the same draw, to the last digit
+
+
 def test_humanoid_joint_space_records(make_cfg, tmp_path) -> None:
     """Another embodiment: the actions written are the env's own (joint targets)."""
     cfg = make_cfg(

@@ -66,6 +66,8 @@ class EpisodeRecord:
     door_moved: bool | None = None  # None for tasks without an articulated door
     subtasks: dict[str, bool] = field(default_factory=dict)
     rank: int = 0
+    # The episode's drawn variation values, "<variation>.<parameter>" -> number or category.
+    variations: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

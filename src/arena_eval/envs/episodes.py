@@ -15,8 +15,14 @@ _NONE = np.zeros(0, dtype=np.int64)  # no env ended this step (read-only by conv
 
 
 class EpisodeBook:
-    def __init__(self, num_envs: int, max_episode_steps: int, rank: int = 0) -> None:
+    def __init__(
+        self, num_envs: int, max_episode_steps: int, rank: int = 0, variations=None
+    ) -> None:
         self.max_episode_steps = max_episode_steps
+        # The job's variations (variations.py): each started episode draws its values from its
+        # own seed; ``values[env]`` holds the running episode's, for the backend and the record.
+        self.variations = variations if variations else None
+        self.values: list[dict] = [{} for _ in range(num_envs)]
         self.rank = rank
         self.active = np.zeros(num_envs, dtype=bool)
         self.steps = np.zeros(num_envs, dtype=np.int64)
@@ -39,6 +45,8 @@ class EpisodeBook:
                 self.active[env_id] = False
                 continue
             self.episode_index[env_id], self.episode_seed[env_id] = nxt
+            if self.variations is not None:
+                self.values[env_id] = self.variations.sample(int(self.episode_seed[env_id]))
             self.active[env_id] = True
             self.steps[env_id] = 0
             started.append(env_id)
@@ -89,6 +97,7 @@ class EpisodeBook:
             door_moved=door_moved,
             subtasks=subtasks,
             rank=self.rank,
+            variations=self.values[env_id],
         )
 
     def group_record(self, groups, env_id: int, success: bool, failure: bool) -> EpisodeRecord:

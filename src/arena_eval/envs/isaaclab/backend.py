@@ -289,7 +289,19 @@ class IsaacLabBackend:
                 embodiment, model, scene["robot"], origins, job.control_hz, self.device
             )
         decimation = max(1, round(physics_hz / job.control_hz))
-        env = IsaacLabEnv(spec, self._sim, scene, robot, groups, decimation, rank, embodiment)
+        from arena_eval.envs.mujoco.backend import job_variations
+
+        env = IsaacLabEnv(
+            spec,
+            self._sim,
+            scene,
+            robot,
+            groups,
+            decimation,
+            rank,
+            embodiment,
+            job_variations(job),
+        )
         env.on_close = self._clear
         return env
 

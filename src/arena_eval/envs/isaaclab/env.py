@@ -25,6 +25,7 @@ from arena_eval.envs.base import (
 from arena_eval.envs.episodes import EpisodeBook
 from arena_eval.envs.isaaclab.franka import IsaacFranka
 from arena_eval.envs.isaaclab.state import StateView
+from arena_eval.variations import apply_object_pose
 
 
 @dataclass
@@ -53,6 +54,7 @@ class IsaacLabEnv:
         decimation: int,
         rank: int = 0,
         embodiment=None,
+        variations=None,
     ) -> None:
         self.spec = spec
         self.embodiment = embodiment
@@ -63,7 +65,7 @@ class IsaacLabEnv:
         self.decimation = decimation
         self.dt = sim.get_physics_dt()
         n = spec.num_envs
-        self.book = EpisodeBook(n, spec.max_episode_steps, rank)
+        self.book = EpisodeBook(n, spec.max_episode_steps, rank, variations)
         self.active = self.book.active
         self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
         self.setup_timing: dict = {}  # the backend's setup figures, then the first step's
@@ -87,6 +89,9 @@ class IsaacLabEnv:
             if rows.size:
                 group.view.pull()
                 group.task.reset(rows, self.book.rngs(group.env_ids[rows]))
+                if self.book.variations is not None:  # object_pose, the one applied here
+                    values = [self.book.values[i] for i in group.env_ids[rows]]
+                    apply_object_pose(group.task, rows, values)
                 group.view.push(rows)
                 resets.append((group, rows))
         # Kinematics of the written state, as MuJoCo's forward() gives them.

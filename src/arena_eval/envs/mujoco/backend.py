@@ -44,6 +44,15 @@ def build_spec(job: JobSpec, task=None, embodiment=None) -> EnvSpec:
     )
 
 
+def job_variations(job: JobSpec):
+    """The job's enabled variations (validated again: a JobSpec may be built by hand)."""
+    if not job.variations:
+        return None
+    from arena_eval.variations import Variations
+
+    return Variations(job.variations)
+
+
 def camera_keys(job: JobSpec, embodiment) -> dict[str, str]:
     """Image observation key -> MJCF camera of a job; empty when cameras are off."""
     if not job.enable_cameras:
@@ -67,9 +76,10 @@ class MujocoBackend:
             "load_s": 0.0,
         }
 
-    def _model(self, job: JobSpec, task, embodiment, obj_name: str):
+    def _model(self, job: JobSpec, task, embodiment, obj_name: str, variations=None):
         from arena_eval.envs.mujoco import model_cache
         from arena_eval.envs.mujoco.scene import compose
+        from arena_eval.envs.mujoco.variations import build_scene, scene_key
 
         key = (
             job.task,
@@ -78,6 +88,7 @@ class MujocoBackend:
             repr(sorted(job.embodiment_params.items())),
             obj_name,
             job.physics_hz,
+            scene_key(variations),
         )
         model = self._models.get(key)
         if model is not None:
@@ -90,7 +101,8 @@ class MujocoBackend:
             self.stats["models_loaded"] += 1
             self.stats["load_s"] += time.perf_counter() - start
         else:
-            model = compose(task, embodiment, get_object(obj_name), job.physics_hz)
+            extras = (lambda world: build_scene(world, task, variations)) if variations else None
+            model = compose(task, embodiment, get_object(obj_name), job.physics_hz, extras)
             self.stats["compile_s"] += time.perf_counter() - start
             self.stats["models_compiled"] += 1
             if model_cache.enabled():
@@ -104,7 +116,10 @@ class MujocoBackend:
         task = make_task(job)
         embodiment = make_embodiment(job.embodiment, job.embodiment_params)
         spec = build_spec(job, task, embodiment)
-        models = {o: self._model(job, task, embodiment, o) for o in dict.fromkeys(job.objects)}
+        variations = job_variations(job)
+        models = {
+            o: self._model(job, task, embodiment, o, variations) for o in dict.fromkeys(job.objects)
+        }
         env_objects = [get_object(o) for o in job.objects]
         cameras = None
         if job.enable_cameras:
@@ -122,6 +137,7 @@ class MujocoBackend:
             self.nthread,
             rank,
             cameras=cameras,
+            variations=variations,
         )
 
     def close(self) -> None:

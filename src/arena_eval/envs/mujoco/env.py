@@ -71,6 +71,7 @@ class MujocoEnv:
         nthread: int = 0,
         rank: int = 0,
         cameras: CameraSetup | None = None,
+        variations=None,
     ) -> None:
         self.spec = spec
         self.rank = rank
@@ -92,13 +93,25 @@ class MujocoEnv:
                 )
             )
         self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
-        self.book = EpisodeBook(n, spec.max_episode_steps, rank)
+        self.book = EpisodeBook(n, spec.max_episode_steps, rank, variations)
+        # Per-episode variations: each group's Batch gets per-simulation model fields.
+        self.variations = []
+        if variations:
+            from arena_eval.envs.mujoco.variations import GroupVariations
+
+            names = tuple(cameras.cameras.values()) if cameras is not None else ()
+            self.variations = [
+                GroupVariations(variations, g.sims, g.task, task, names) for g in self.groups
+            ]
         self.active = self.book.active  # the same array: True while an env's episode counts
         # Cameras: one renderer per group (model), none at all when cameras are off, so the
         # camera-free step is unchanged. A recorder (video.py) receives every rendered frame.
         self.renderers: list[ModelRenderer] = []
         if cameras is not None:
-            self.renderers = [ModelRenderer(g.sims.model, cameras) for g in self.groups]
+            # Visual variations (light, colours) are read from the model when drawing: each
+            # renderer then draws from its own copy, synced to the row it renders.
+            private = any(v.visual for v in self.variations)
+            self.renderers = [ModelRenderer(g.sims.model, cameras, private) for g in self.groups]
         self.image_keys = tuple(cameras.cameras) if cameras is not None else ()
         self.recorder = None
         self.images_rendered = 0
@@ -129,7 +142,13 @@ class MujocoEnv:
         qpos, ctrl = sims.qpos[rows], sims.ctrl[rows]
         group.robot.home(qpos, ctrl)
         sims.qpos[rows], sims.ctrl[rows] = qpos, ctrl
-        group.task.reset(rows, self.book.rngs(group.env_ids[rows]))
+        env_ids = group.env_ids[rows]
+        group.task.reset(rows, self.book.rngs(env_ids))
+        if self.variations:
+            values = [self.book.values[i] for i in env_ids]
+            self.variations[self.groups.index(group)].apply(
+                rows, values, self.book.episode_seed[env_ids]
+            )
         sims.batch.forward(rows)
         group.robot.after_reset(rows)
         group.task.after_reset(rows)
@@ -196,9 +215,11 @@ class MujocoEnv:
     # -- cameras -------------------------------------------------------------------------
     def _render(self, env_ids: np.ndarray) -> None:
         """Render every camera of ``env_ids`` into their image observations."""
-        for group, renderer in zip(self.groups, self.renderers, strict=True):
+        for k, (group, renderer) in enumerate(zip(self.groups, self.renderers, strict=True)):
             rows = np.flatnonzero(np.isin(group.env_ids, env_ids))
             for row in rows:
+                if renderer.private:
+                    self.variations[k].sync_render_model(renderer.model, int(row))
                 data = group.sims.batch.get_data(int(row))
                 renderer.render(data, self.obs, int(group.env_ids[row]))
             self.images_rendered += rows.size * len(self.image_keys)

@@ -108,10 +108,18 @@ class CameraSetup:
 class ModelRenderer:
     """One ``mujoco.Renderer`` for one compiled model, rendering any of its sims' cameras."""
 
-    def __init__(self, model, setup: CameraSetup) -> None:
+    def __init__(self, model, setup: CameraSetup, private: bool = False) -> None:
+        import copy
+
         import mujoco
 
         gl_backend()
+        # private: draw from a copy of the model whose visual fields follow the rendered row
+        # (per-episode light and colours), leaving the shared compiled model untouched.
+        self.private = private
+        if private:
+            model = copy.copy(model)
+        self.model = model
         vis = model.vis
         # Our own settings on a cached model: they only affect rendering, so sharing is harmless.
         vis.global_.offwidth = max(vis.global_.offwidth, setup.width)

@@ -13,13 +13,13 @@ from arena_eval.envs.mujoco.tasks.base import Task
 
 
 def compose(
-    task: Task, embodiment: Embodiment, obj: ObjectSpec, physics_hz: float
+    task: Task, embodiment: Embodiment, obj: ObjectSpec, physics_hz: float, extras=None
 ) -> mujoco.MjModel:
-    return compose_spec(task, embodiment, obj, physics_hz).compile()
+    return compose_spec(task, embodiment, obj, physics_hz, extras).compile()
 
 
 def compose_spec(
-    task: Task, embodiment: Embodiment, obj: ObjectSpec, physics_hz: float
+    task: Task, embodiment: Embodiment, obj: ObjectSpec, physics_hz: float, extras=None
 ) -> mujoco.MjSpec:
     """The scene as an uncompiled spec: MuJoCo compiles it; Isaac Lab converts it to USD."""
     world = mujoco.MjSpec()
@@ -37,4 +37,6 @@ def compose_spec(
     world.worldbody.add_camera(name="front", pos=[1.6, 0, 0.9], xyaxes=[0, 1, 0, -0.45, 0, 0.9])
     embodiment.attach(world)
     task.build(world, obj)
+    if extras is not None:  # what the job's variations add (distractors)
+        extras(world)
     return world

@@ -15,6 +15,7 @@ import numpy as np
 
 from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.objects import ObjectSpec
+from arena_eval.geometry import quat_mul
 
 TABLE_TOP = 0.0  # the table's surface is the world's z = 0; the robot stands on it
 # Thresholds from the reference's metrics (see docs/metrics.md).
@@ -27,6 +28,9 @@ WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
 class Task:
     name: ClassVar[str] = ""
     has_door: ClassVar[bool] = False
+    # Where distractor objects may stand: ((x_min, x_max), (y_min, y_max)) on the table, clear
+    # of the robot and of fixtures; None: this task takes no distractors.
+    distractor_region: ClassVar[tuple[tuple[float, float], tuple[float, float]] | None] = None
 
     @dataclasses.dataclass
     class Config:
@@ -120,6 +124,15 @@ class TaskState:
     def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
         """Write each row's initial task state (object pose, fixtures) into qpos."""
         raise NotImplementedError
+
+    def shift_object(self, rows: np.ndarray, dxy: np.ndarray, dyaw: np.ndarray) -> None:
+        """Move each row's object by ``dxy`` and turn it by ``dyaw`` about the world's z axis,
+        from where :meth:`reset` placed it (the ``object_pose`` variation; any backend)."""
+        qpos, q = self.sims.qpos, self.obj_q
+        qpos[rows, q : q + 2] += dxy
+        half = np.asarray(dyaw, dtype=float) / 2
+        turn = np.stack([np.cos(half), 0 * half, 0 * half, np.sin(half)], axis=-1)
+        qpos[rows, q + 3 : q + 7] = quat_mul(turn, qpos[rows, q + 3 : q + 7])
 
     def after_reset(self, rows: np.ndarray) -> None:
         """Record the starting values that the episode's metrics compare against."""

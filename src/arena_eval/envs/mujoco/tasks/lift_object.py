@@ -14,6 +14,8 @@ from arena_eval.envs.mujoco.tasks.base import TABLE_TOP, Task, TaskState
 
 class LiftObject(Task):
     name = "lift_object"
+    # In front of the robot, beside the object's own spot (x 0.45..0.55): reachable, clear.
+    distractor_region = ((0.32, 0.72), (-0.32, 0.32))
 
     @dataclasses.dataclass
     class Config:
