@@ -60,6 +60,7 @@ def test_fits_that_cannot_be_made_say_why() -> None:
         "never changed"
         in logistic_fit(np.ones(10), np.r_[np.ones(5), np.zeros(5)].astype(int))["reason"]
     )
+    assert "only 1 failure: too few" in logistic_fit(x, (x > 0).astype(int))["reason"]
     sep = logistic_fit(x, (x < 4.5).astype(int))
     assert sep["fitted"] is False and sep["success_side"] == "below"
     assert sep["separation_threshold"] == pytest.approx(4.5)

@@ -25,6 +25,7 @@ from arena_eval.variations import CATEGORICAL, Column
 
 MAX_BINS = 5
 CURVE_POINTS = 41
+MIN_MINORITY = 3  # fewer successes (or failures) than this: no fit, say so
 Z95 = 1.959964
 
 
@@ -72,6 +73,13 @@ def logistic_fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         return {"fitted": False, "reason": f"every episode {outcome}: nothing to fit"}
     if x.min() == x.max():
         return {"fitted": False, "reason": "the value never changed"}
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    if minority < MIN_MINORITY:
+        fewer = "successes" if y.sum() < len(y) - y.sum() else "failures"
+        return {
+            "fitted": False,
+            "reason": f"only {minority} {fewer[:-1] if minority == 1 else fewer}: too few to fit",
+        }
     failures, successes = x[y == 0], x[y == 1]
     if failures.max() < successes.min() or successes.max() < failures.min():
         # Complete separation: the likelihood has no maximum; the threshold is the finding.
@@ -87,8 +95,10 @@ def logistic_fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
             "separation_threshold": float(threshold),
             "success_side": side,
         }
-    from statsmodels.discrete.discrete_model import Logit
-    from statsmodels.tools.tools import add_constant
+    with warnings.catch_warnings():  # statsmodels 0.14 on pandas 3: deprecation notices
+        warnings.simplefilter("ignore")
+        from statsmodels.discrete.discrete_model import Logit
+        from statsmodels.tools.tools import add_constant
 
     # Standardised inside the fit for numerical conditioning; reported in the value's units.
     mu, sd = float(x.mean()), float(x.std())
@@ -199,6 +209,56 @@ def plot(analysis: dict[str, Any], key: str, path) -> None:
     ax.set_ylabel("success rate", fontsize=8)
     ax.set_title(key, fontsize=9)
     ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_compare(entries: dict[str, dict[str, Any]], key: str, path) -> None:
+    """One drawn value across a sweep's jobs: each job's bins and fitted curve, or rates per
+    category side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.2), dpi=100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    first = next(iter(entries.values()))
+    if first["kind"] == CATEGORICAL:
+        cats = sorted({c for e in entries.values() for c in e["categories"]})
+        width = 0.8 / len(entries)
+        for j, (label, e) in enumerate(entries.items()):
+            rates = [e["categories"].get(c, {}).get("success_rate") or 0 for c in cats]
+            xs = [i + j * width for i in range(len(cats))]
+            ax.bar(xs, rates, width, label=label, color=colors[j % len(colors)])
+        ax.set_xticks(
+            [i + 0.4 - width / 2 for i in range(len(cats))],
+            cats,
+            rotation=30,
+            ha="right",
+            fontsize=7,
+        )
+    else:
+        for j, (label, e) in enumerate(entries.items()):
+            color = colors[j % len(colors)]
+            fit = e.get("logistic", {})
+            if fit.get("fitted"):
+                ax.plot(fit["curve"]["value"], fit["curve"]["success_rate"], color=color)
+            b = e.get("bins", [])
+            ax.errorbar(
+                [x["centre"] for x in b], [x["success_rate"] for x in b],
+                yerr=[[x["success_rate"] - x["ci95"][0] for x in b],
+                      [x["ci95"][1] - x["success_rate"] for x in b]],
+                fmt="o", color=color, capsize=2, label=label,
+            )  # fmt: skip
+        unit = first.get("unit")
+        ax.set_xlabel(f"{key} ({unit})" if unit else key, fontsize=8)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("success rate", fontsize=8)
+    ax.set_title(key, fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, loc="best")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -248,7 +248,7 @@ def _variations_section(variations: dict[str, Any]) -> str:
 def _bin_label(b: dict[str, Any]) -> str:
     if b["high"] - b["low"] == 1 and (b["low"] + 0.5).is_integer():  # one integer's bin
         return f"{b['low'] + 0.5:g}"
-    return f"{b['low']:.4g} … {b['high']:.4g}"
+    return f"{b['low']:.3g} … {b['high']:.3g}"
 
 
 def _videos_section(videos: list[str], episodes: list[dict[str, str]]) -> str:
@@ -333,6 +333,9 @@ def sweep_report(sweep_dir: Path | str, rows: list[dict[str, Any]] | None = None
         "<section><h2>Jobs</h2><table><tr><th>job</th><th>status</th><th>success</th>"
         f"<th>95 % CI</th><th>episodes</th><th>error</th></tr>{''.join(table)}</table></section>"
     )
+    compare = _sweep_variations(sweep_dir, rows)
+    if compare:
+        body.append(compare)
     png = sweep_dir / "summary.png"
     if png.exists():
         data = base64.b64encode(png.read_bytes()).decode()
@@ -345,6 +348,34 @@ def sweep_report(sweep_dir: Path | str, rows: list[dict[str, Any]] | None = None
 
     atomic_write(path, _page(f"sweep: {sweep_dir.name}", str(sweep_dir), body))
     return path
+
+
+def _sweep_variations(sweep_dir: Path, rows: list[dict[str, Any]]) -> str:
+    """Each drawn value across the sweep's jobs, one plot per value (jobs with variations)."""
+    from arena_eval.analysis import plot_compare
+
+    per_key: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        path = sweep_dir / str(r.get("job", "")) / RESULTS
+        if not path.is_file():
+            continue
+        analysis = (read_results(path).get("variations") or {}).get("analysis") or {}
+        for key, entry in analysis.items():
+            per_key.setdefault(key, {})[str(r.get("label") or r.get("job"))] = entry
+    cards = []
+    for key, entries in per_key.items():
+        try:
+            img = _png(lambda buf, k=key, e=entries: plot_compare(e, k, buf))
+        except Exception as err:  # a plot never costs the report
+            cards.append(f'<div class="card muted">{_e(key)}: no plot: {_e(err)}</div>')
+            continue
+        cards.append(f'<div class="card"><img alt="{_e(key)}" src="{img}" width=520></div>')
+    if not cards:
+        return ""
+    return (
+        "<section><h2>Variations across jobs</h2>"
+        f'<div class="grid">{"".join(cards)}</div></section>'
+    )
 
 
 def safe(fn, *args) -> Path | None:
