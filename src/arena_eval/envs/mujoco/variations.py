@@ -4,8 +4,9 @@
 env with its own object mass, friction, light, camera pose and colours; ``set_const`` then
 recomputes the constants derived from them (inertia-weighted invariants, camera frames) for the
 reset rows only. The step itself is untouched: nothing here runs between resets. Distractors
-are extra free bodies composed into the scene (one per object they are drawn from), parked on
-a shelf out of every camera's view when an episode does not use them.
+are extra free bodies composed into the scene (one per object they are drawn from); an episode
+that does not use one parks it out of every camera's view, floating and colliding with nothing,
+so it adds no contacts to the step.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import mujoco
 import numpy as np
 
 from arena_eval.envs.mujoco.objects import get_object
-from arena_eval.envs.mujoco.tasks.base import TABLE_TOP, WORLD_CONAFFINITY, WORLD_CONTYPE, Task
+from arena_eval.envs.mujoco.tasks.base import TABLE_TOP, Task
 from arena_eval.geometry import quat_from_rotvec, quat_mul
 from arena_eval.variations import Variations, apply_object_pose, stream_seed
 
@@ -35,21 +36,16 @@ def scene_key(variations: Variations | None) -> tuple:
 
 
 def build_scene(world: mujoco.MjSpec, task: Task, variations: Variations | None) -> None:
-    """Compose the distractors' bodies, parked on a shelf of their own."""
+    """Compose the distractors' bodies, parked out of view (floating, colliding with nothing,
+    until an episode places them: see ``GroupVariations``)."""
     if variations is None or "distractors" not in variations:
         return
-    objects = variations["distractors"].objects
-    shelf_len = PARK_STEP * len(objects)
-    shelf = world.worldbody.add_geom(
-        name="distractor_shelf",
-        type=mujoco.mjtGeom.mjGEOM_BOX,
-        size=[shelf_len / 2 + 0.2, 0.3, 0.025],
-        pos=[PARK_X + shelf_len / 2, PARK_Y, TABLE_TOP - 0.025],
-    )
-    shelf.contype, shelf.conaffinity = WORLD_CONTYPE, WORLD_CONAFFINITY
-    for i, name in enumerate(objects):
+    for i, name in enumerate(variations["distractors"].objects):
         obj = get_object(name)
         task.add_object(world, obj, distractor_name(i), _park(i, obj.height))
+        # Compiled with gravity compensation, so the model computes it at all; each episode
+        # turns it off for the distractors it places (per simulation).
+        world.body(distractor_name(i)).gravcomp = 1.0
 
 
 def _park(i: int, height: float) -> tuple[float, float, float]:
@@ -113,6 +109,16 @@ class GroupVariations:
             self.radius = {n: math.hypot(*get_object(n).size[:2]) / 2 for n in d.objects}
             self.heights = {n: get_object(n).height for n in d.objects}
             self.obj_radius = math.hypot(*task_state.obj.size[:2]) / 2
+            # A parked distractor floats (gravity compensated) and collides with nothing, so
+            # it costs the step no contacts; a placed one is an ordinary object.
+            self.slot_body = [model.body(distractor_name(i)).id for i in range(len(d.objects))]
+            self.slot_geom = [model.geom(f"{distractor_name(i)}_geom").id for i in
+                              range(len(d.objects))]  # fmt: skip
+            self.contype = batch.expand("geom_contype")
+            self.conaffinity = batch.expand("geom_conaffinity")
+            self.gravcomp = batch.expand("body_gravcomp")
+            self.base_contype = int(model.geom_contype[self.slot_geom[0]])
+            self.base_conaffinity = int(model.geom_conaffinity[self.slot_geom[0]])
 
     # -- reset ---------------------------------------------------------------------------
     def apply(self, rows: np.ndarray, values: list[dict], seeds: np.ndarray) -> None:
@@ -158,6 +164,7 @@ class GroupVariations:
             ]
         if "distractors" in v:
             self._place_distractors(rows, values, seeds)
+            setconst = True  # gravity compensation is a constant's input
         if setconst:
             self.sims.batch.set_const(rows)
 
@@ -176,10 +183,16 @@ class GroupVariations:
                 q, dof = self.slot_q[i], self.slot_v[i]
                 qvel[row, dof : dof + 6] = 0.0
                 spot = self._spot(rng, taken, self.radius[name], gap, x0, x1, y0, y1)
+                body, geom = self.slot_body[i], self.slot_geom[i]
                 if name not in chosen or spot is None:
                     qpos[row, q : q + 3] = _park(i, self.heights[name])
                     qpos[row, q + 3 : q + 7] = (1, 0, 0, 0)
+                    self.contype[row, geom] = self.conaffinity[row, geom] = 0
+                    self.gravcomp[row, body] = 1.0
                     continue
+                self.contype[row, geom] = self.base_contype
+                self.conaffinity[row, geom] = self.base_conaffinity
+                self.gravcomp[row, body] = 0.0
                 taken.append((*spot, self.radius[name]))
                 placed.append(name)
                 yaw = rng.uniform(-math.pi, math.pi)
