@@ -8,8 +8,9 @@ return genuine multi-step action chunks (``chunk_length`` > 1) by rolling the pl
 The plans are written for one tool frame (x across the object's narrow side, z down into it:
 the Franka's fingers, or a humanoid hand's grasp frame with the palm down). On a bimanual
 embodiment (``left_ee``/``right_ee`` action groups) each task uses the hand that stands
-nearer its work, ``HAND``, and hands over to the other at a phase where that one stands nearer
-(``HANDOVER``: the fridge's door); the hand not working holds its pose, open.
+nearer its work, ``HAND`` (GR1 lifts a short can with the hand on its side), and hands over
+to the other at a phase where that one stands nearer (``HANDOVER``: the fridge's door); the
+hand not working holds its pose, open.
 """
 
 from __future__ import annotations
