@@ -103,10 +103,14 @@ def test_gr1_ik_expert_opens_the_microwave(make_cfg, tmp_path) -> None:
 FINGERS = "embodiment.params.hands=fingers"
 HUMANOID_EXPERTS = [
     ("gr1_ik", "lift_object", "cracker_box", ()),
+    ("gr1_ik", "lift_object", "tomato_soup_can", ()),  # by the hand on its side, pitched down
+    ("gr1_ik", "lift_object", "alphabet_soup_can", ()),
     ("gr1_ik", "press_button", "cracker_box", ()),
     ("gr1_ik", "fridge", "ranch_dressing_bottle", ()),
     ("gr1_ik", "fridge", "mayonnaise_bottle", ()),  # a box that swung and toppled at 30 %
+    ("gr1_ik", "fridge", "alphabet_soup_can", ()),  # a short can: 95 %
     ("gr1_ik", "kitchen_pick_and_place", "mayonnaise_bottle", ()),
+    ("gr1_ik", "kitchen_pick_and_place", "ranch_dressing_bottle", ()),  # let go over the walls
     ("gr1_joint", "fridge", "ranch_dressing_bottle", (FINGERS,)),  # GR00T's 26-joint layout
     ("gr1_joint", "open_microwave", "cracker_box", ()),
     ("g1_ik", "open_microwave", "cracker_box", ()),
@@ -217,3 +221,40 @@ def test_a_palm_grasp_centres_the_object_between_thumb_and_fingers(make_cfg) -> 
                 assert np.isclose(across, thumb * PALM_ACROSS, atol=1e-3), across
         finally:
             env.close()
+
+
+def test_gr1_lifts_a_short_can_with_the_hand_on_its_side(make_cfg) -> None:
+    """lift_object on GR1: a short round can left of the body's middle is lifted by the left
+    hand, one right of it by the right hand, with the fingers pitched ``CAN_PITCH`` down; any
+    other object by the right hand, fingers ``GRASP_PITCH`` down."""
+    from arena_eval.app import SimApp
+    from arena_eval.config import validate
+    from arena_eval.envs.base import EpisodeSource
+    from arena_eval.geometry import quat_to_mat
+    from arena_eval.policies.scripted import CAN_PITCH, GRASP_PITCH, ScriptedExpert
+
+    job = validate(
+        make_cfg("embodiment=gr1_ik", "object=tomato_soup_can", "policy=scripted", "num_envs=2")
+    )
+    env = SimApp.get(job).make_env(job)
+    try:
+        obs = env.reset(EpisodeSource(0, None))
+        base_y = env.spec.embodiment_info["base_pos"][1]
+        obs = {k: np.array(v) for k, v in obs.items()}
+        obs["object_pos"][:, 1] = base_y + np.array([0.04, -0.04])  # env 0 left, env 1 right
+        for size, hands, pitch in (
+            (obs["object_size"][0].copy(), [0, 1], CAN_PITCH),
+            (np.array([0.060, 0.158, 0.210]), [1, 1], GRASP_PITCH),  # a cracker box
+        ):
+            obs["object_size"][:] = size
+            expert = ScriptedExpert(ScriptedExpert.Config(), env.spec)
+            expert.get_action(obs)
+            assert expert.hand_of.tolist() == hands
+            # Phase 0 turns the hand towards the grasp; its goal's fingers point this far down.
+            goal_quat = expert._lift_goals(
+                expert._tool_view(obs, np.arange(2)), np.arange(2), obs["right_ee_pos"]
+            )[1]
+            fingers = quat_to_mat(goal_quat)[:, :, 0]
+            assert np.allclose(-np.arcsin(fingers[:, 2]), pitch, atol=1e-6), fingers
+    finally:
+        env.close()
