@@ -90,9 +90,9 @@ def main() -> None:
     cmp_.add_argument("a")
     cmp_.add_argument("b")
     cmp_.add_argument("--steps", type=int, default=40)
-    args = parser.parse_args()
+    args, rest = parser.parse_known_args()  # overrides may come after --steps
     if args.command == "record":
-        record(args.path, args.steps, args.overrides)
+        record(args.path, args.steps, [*args.overrides, *rest])
     else:
         compare(args.a, args.b, args.steps)
 
