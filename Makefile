@@ -30,8 +30,9 @@ export WARP_CACHE_PATH ?= $(HOME)/.cache/arena-eval/warp
 # Debian libraries for offscreen camera rendering (enable_cameras=true): Mesa's EGL and OSMesa.
 GL_DEBS := libegl1 libosmesa6
 
-.PHONY: help setup setup-gl setup-isaac setup-openpi setup-lerobot setup-ffmpeg setup-browser test test-full test-slurm \
-	test-isaac test-lerobot test-lerobot-full lint format run run-isaac bench bench-backends bench-lerobot clean
+.PHONY: help setup setup-gl setup-isaac setup-openpi setup-lerobot setup-ffmpeg setup-browser test test-full \
+	test-slurm test-isaac test-isaac-full test-lerobot test-lerobot-full lint format run run-isaac bench \
+	bench-backends bench-lerobot clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -110,7 +111,11 @@ test: ## Fast test suite (what CI runs)
 test-full: ## Every test except the SLURM ones, slow included
 	$(BIN)/python -m pytest -q -m "not slurm and not isaaclab and not lerobot"
 
-test-isaac: ## The Isaac Lab suite on the CPU (marker isaaclab; needs make setup-isaac)
+test-isaac: ## The Isaac Lab suite on the CPU, slow tests left out (marker isaaclab; needs make setup-isaac)
+	@test -x $(ISAAC_BIN)/python || { echo "error: $(ISAAC_VENV) is missing: run make setup-isaac"; exit 1; }
+	ARENA_ISAACLAB_REQUIRED=1 $(ISAAC_BIN)/python -m pytest -q -m "not slow" tests/isaac_lab
+
+test-isaac-full: ## The whole Isaac Lab suite: adds the fridge expert and every catalog task x object
 	@test -x $(ISAAC_BIN)/python || { echo "error: $(ISAAC_VENV) is missing: run make setup-isaac"; exit 1; }
 	ARENA_ISAACLAB_REQUIRED=1 $(ISAAC_BIN)/python -m pytest -q tests/isaac_lab
 

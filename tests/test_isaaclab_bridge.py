@@ -81,3 +81,21 @@ def test_the_bin_contact_sensor_maps_to_the_object_against_the_bins_shapes():
     sensor.intprm[0], sensor.intprm[1], sensor.intprm[2] = 3, 3, 1
     with pytest.raises(ValueError, match="table_on_bin"):
         contact_specs(spec.compile())
+
+
+def test_a_massless_body_with_colliders_stays_massless_for_usd():
+    """G1's palms are ``<inertial mass="0">`` with a collision mesh: massless on MuJoCo. USD
+    reads a mass of 0 as "compute it from the colliders" (97 g a palm on Newton), so the
+    bridge states a negligible mass instead; bodies with a mass keep theirs."""
+    from arena_eval.envs.isaaclab.usd import MASSLESS_KG, keep_massless_bodies_massless
+
+    spec = _scene("g1_ik")
+    before = spec.compile()
+    palms = [f"robot_{side}_gripper_{side}_hand" for side in ("left", "right")]
+    assert all(before.body(name).mass[0] == 0 for name in palms)
+    assert keep_massless_bodies_massless(spec) == 2
+    after = spec.compile()
+    for name in palms:
+        assert after.body(name).mass[0] == pytest.approx(MASSLESS_KG)
+    heavy = before.body_mass > 0
+    np.testing.assert_array_equal(after.body_mass[heavy], before.body_mass[heavy])

@@ -28,7 +28,7 @@ import numpy as np
 from arena_eval.cache import cache_root
 
 # Bump when what we write into the MJCF before converting changes (invalidates the cache).
-BRIDGE_VERSION = 5
+BRIDGE_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -144,10 +144,40 @@ def exclude_masked_pairs(spec: mujoco.MjSpec) -> int:
     return added
 
 
+MASSLESS_KG = 1e-6  # what a massless body with colliders weighs in the USD (see below)
+
+
+def keep_massless_bodies_massless(spec: mujoco.MjSpec) -> int:
+    """Give a massless body that has colliders a negligible explicit mass. Returns how many.
+
+    In MuJoCo an explicit ``<inertial mass="0">`` (G1's palms) makes a body massless whatever
+    its geoms are; in USD a ``physics:mass`` of 0 means "not authored", so Newton computed
+    the palm's mass from its collision mesh at 1000 kg/m^3: 97 g more on each G1 hand than
+    MuJoCo has, at the end of a five-joint arm. USD cannot say "zero", so the body gets
+    ``MASSLESS_KG`` and a matching tiny inertia, which Newton takes as given."""
+    model = spec.compile()
+    colliding = {
+        int(model.geom_bodyid[g])
+        for g in range(model.ngeom)
+        if model.geom_contype[g] or model.geom_conaffinity[g]
+    }
+    changed = 0
+    for b in sorted(colliding):
+        if b == 0 or model.body_mass[b] > 0:
+            continue
+        body = spec.body(model.body(b).name)
+        body.explicitinertial = True
+        body.mass = MASSLESS_KG
+        body.inertia = [MASSLESS_KG * 1e-4] * 3  # (1 cm)^2 per kg: a 1 mg speck
+        changed += 1
+    return changed
+
+
 def mjcf_for_usd(spec: mujoco.MjSpec, robot_roots: set[str]) -> str:
     """The scene as one MJCF without actuators, sensors or cameras (Isaac Lab drives the
-    joints; the converter has no use for the others), static bodies welded to the world, and
-    MuJoCo's collision masks stated as excludes (:func:`exclude_masked_pairs`)."""
+    joints; the converter has no use for the others), static bodies welded to the world,
+    MuJoCo's collision masks stated as excludes (:func:`exclude_masked_pairs`) and massless
+    bodies kept (nearly) massless (:func:`keep_massless_bodies_massless`)."""
     for kind in (spec.actuators, spec.sensors, spec.cameras):
         for item in list(kind):
             spec.delete(item)
@@ -158,6 +188,7 @@ def mjcf_for_usd(spec: mujoco.MjSpec, robot_roots: set[str]) -> str:
             body.mocap = False
     weld_static_bodies(spec, robot_roots)
     exclude_masked_pairs(spec)
+    keep_massless_bodies_massless(spec)
     return spec.to_xml()
 
 
