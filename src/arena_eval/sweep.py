@@ -83,10 +83,22 @@ def completed_result(out_dir: Path, config: dict[str, Any]) -> dict[str, Any] | 
     return results
 
 
+_frozen = False
+
+
 def release_memory() -> None:
     """Between jobs: collect cycles, and hand freed heap back to the OS (glibc keeps it in
-    its arenas otherwise, and schedulers bill RSS). Measured flat RSS over 60 jobs with it."""
+    its arenas otherwise, and schedulers bill RSS). Measured flat RSS over 60 jobs with it.
+
+    After the first job, what survives it (imported modules, Hydra's repository, the app,
+    compiled-model caches) is moved out of the collector's reach with ``gc.freeze()``: later
+    collections scan only what later jobs allocated (45 -> ~5 ms a job); a job's own garbage,
+    cycles included, is still collected."""
+    global _frozen
     gc.collect()
+    if not _frozen:
+        gc.freeze()
+        _frozen = True
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
