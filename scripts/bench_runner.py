@@ -153,6 +153,12 @@ def main() -> None:
     parser.add_argument("--env", default="lift_object", help="e.g. fridge")
     parser.add_argument("--embodiment", default="franka_joint_pos", help="e.g. gr1_joint")
     parser.add_argument("--policy", default="zero_action", help="e.g. scripted (the expert)")
+    parser.add_argument(
+        "--nthread",
+        type=int,
+        default=None,
+        help="sim.nthread on both sides (default: the config's)",
+    )
     args = parser.parse_args()
     if args.cameras:
         bench_cameras(
@@ -168,7 +174,8 @@ def main() -> None:
     )
     last = None
     for n in counts:
-        job = job_for(n, args.env, args.embodiment, policy=args.policy)
+        extra = (f"sim.nthread={args.nthread}",) if args.nthread is not None else ()
+        job = job_for(n, args.env, args.embodiment, extra, policy=args.policy)
         raw_med, ours_med, raw, ours = measure(job, args.steps, args.repeats)
         decimation = round(job.physics_hz / job.control_hz)
         print(
