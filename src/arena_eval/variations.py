@@ -446,7 +446,9 @@ def listing(backend: str, task: str, distractor_envs: Sequence[str], available: 
         for param, (lo, hi) in d.get("ranges", {}).items():
             unit = d.get("units", {}).get(param, "")
             lines.append(
-                f"      {name}.{param}: [{lo:g}, {hi:g}] {unit} ({d['distribution']})".rstrip()
+                f"      {name}.{param}: [{lo:g}, {hi:g}] "
+                + f"{unit} " * bool(unit)
+                + f"({d['distribution']})"
             )
         if "categories" in d:
             lines.append(f"      {name}.colors: {', '.join(d['categories'])}")
