@@ -45,5 +45,6 @@ for nt in (2, 1):
             runs[g].append(run(g, nt))
     res = {g: statistics.median(r) for g, r in runs.items()}
     print(
-        f"nthread={nt}: step {res[0]:.3f} ms back-to-back, {res[90]:.3f} ms after a 90 us gap (+{res[90] - res[0]:.3f})"
+        f"nthread={nt}: step {res[0]:.3f} ms back-to-back, {res[90]:.3f} ms after a 90 us "
+        f"gap ({res[90] - res[0]:+.3f})"
     )
