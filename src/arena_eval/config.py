@@ -322,7 +322,7 @@ def _check_variations(settings: dict[str, Any], backend: str, task: str) -> list
     try:
         Variations(settings).check_backend(backend, task, distractor_envs())
     except ConfigError as err:
-        return [str(err).removeprefix("invalid variations:\n  - ").replace("\n  - ", "\n  - ")]
+        return [str(err).removeprefix("invalid variations:\n  - ")]
     return []
 
 

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from arena_eval.results import EPISODES, RESULTS, read_episodes, read_results
+from arena_eval.results import EPISODES, RESULTS, atomic_write, read_episodes, read_results
 
 REPORT = "report.html"
 log = logging.getLogger("arena_eval")
@@ -139,8 +139,6 @@ def job_report(job_dir: Path | str) -> Path:
         body.append(_episodes_section(episodes))
     body.append(_config_section(results, job_dir))
     path = job_dir / REPORT
-    from arena_eval.results import atomic_write
-
     atomic_write(path, _page(title or "arena-eval job", subtitle, body))
     return path
 
@@ -349,8 +347,6 @@ def sweep_report(sweep_dir: Path | str, rows: list[dict[str, Any]] | None = None
             f'src="data:image/png;base64,{data}"></section>'
         )
     path = sweep_dir / REPORT
-    from arena_eval.results import atomic_write
-
     atomic_write(path, _page(f"sweep: {sweep_dir.name}", str(sweep_dir), body))
     return path
 

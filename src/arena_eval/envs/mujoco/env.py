@@ -50,6 +50,7 @@ class Group:
     sims: Sims
     robot: object  # EmbodimentState
     task: object  # TaskState
+    variations: object = None  # GroupVariations, when the job varies its episodes
 
     def __post_init__(self) -> None:
         # Index of this group's rows in env-wide arrays: a slice when the group is every env in
@@ -100,9 +101,9 @@ class MujocoEnv:
             from arena_eval.envs.mujoco.variations import GroupVariations
 
             names = tuple(cameras.cameras.values()) if cameras is not None else ()
-            self.variations = [
-                GroupVariations(variations, g.sims, g.task, task, names) for g in self.groups
-            ]
+            for g in self.groups:
+                g.variations = GroupVariations(variations, g.sims, g.task, task, names)
+            self.variations = [g.variations for g in self.groups]
         self.active = self.book.active  # the same array: True while an env's episode counts
         # Cameras: one renderer per group (model), none at all when cameras are off, so the
         # camera-free step is unchanged. A recorder (video.py) receives every rendered frame.
@@ -146,9 +147,7 @@ class MujocoEnv:
         group.task.reset(rows, self.book.rngs(env_ids))
         if self.variations:
             values = [self.book.values[i] for i in env_ids]
-            self.variations[self.groups.index(group)].apply(
-                rows, values, self.book.episode_seed[env_ids]
-            )
+            group.variations.apply(rows, values, self.book.episode_seed[env_ids])
         sims.batch.forward(rows)
         group.robot.after_reset(rows)
         group.task.after_reset(rows)
