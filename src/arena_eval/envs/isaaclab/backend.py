@@ -11,6 +11,7 @@ USD cache warm.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from importlib import metadata
@@ -72,14 +73,11 @@ class IsaacLabBackend:
                 f"sim.params.physics must be one of {', '.join(PHYSICS)}, got {self.physics!r}"
             )
         self.device = resolve_device(str(params.get("device", "auto")))
-        self.physics_hz = params.get("physics_hz")
-        self.njmax = int(params.get("njmax", 200))
-        self.nconmax = int(params.get("nconmax", 64))
         os.environ.setdefault("WARP_CACHE_PATH", str(_warp_cache()))
         start = time.perf_counter()
         self._stack = contextlib.ExitStack()
         try:
-            physics_cfg = self._physics_cfg()
+            physics_cfg = self._physics_cfg(params)
             self.physics_cfg = self._stack.enter_context(
                 launch_simulation(
                     cfg=physics_cfg, launcher_args={"device": self.device, "headless": True}
@@ -104,22 +102,47 @@ class IsaacLabBackend:
         }
         self._sim = None
 
-    def _physics_cfg(self):
+    def _physics_cfg(self, params: dict):
+        """The physics of one job: each job builds its own simulation context, so the
+        solver's settings (``njmax``, ``nconmax``, ``solver``) may differ between the jobs of
+        one app; the physics engine and the device may not."""
         if self.physics == "physx":
             from isaaclab_physx.physics import PhysxCfg
 
             return PhysxCfg()
         from isaaclab_newton.physics import MJWarpSolverCfg, NewtonCfg
 
+        njmax = int(params.get("njmax", 200))
+        nconmax = int(params.get("nconmax", 64))
+        given = dict(params.get("solver") or {})
+        # Any field of Isaac Lab's MJWarpSolverCfg may be set under sim.params.solver; a name
+        # it does not have is refused rather than dropped.
+        known = {f.name for f in dataclasses.fields(MJWarpSolverCfg)} - {"njmax", "nconmax"}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            hint = (
+                "set them as sim.params.njmax / sim.params.nconmax"
+                if set(unknown) <= {"njmax", "nconmax"}
+                else f"Isaac Lab's MJWarpSolverCfg has: {', '.join(sorted(known))}"
+            )
+            raise ConfigError(f"sim.params.solver: unknown {', '.join(unknown)}; {hint}")
+        solver = {"integrator": "implicitfast", "cone": "elliptic", **given}
         return NewtonCfg(
-            solver_cfg=MJWarpSolverCfg(
-                njmax=self.njmax,
-                nconmax=self.nconmax,
-                integrator="implicitfast",
-                cone="elliptic",
-            ),
+            solver_cfg=MJWarpSolverCfg(njmax=njmax, nconmax=nconmax, **solver),
             num_substeps=1,
         )
+
+    def _job_physics(self, job: JobSpec):
+        params = job.sim_params
+        physics = str(params.get("physics", "newton_mjwarp"))
+        device = resolve_device(str(params.get("device", "auto")))
+        if (physics, device) != (self.physics, self.device):
+            raise ConfigError(
+                f"this process runs Isaac Lab with sim.params.physics={self.physics} on "
+                f"{self.device}; a job asked for {physics} on {device}. One process hosts one "
+                "app on one device: run that job in another process."
+            )
+        return self._physics_cfg(params)
 
     # -- jobs ----------------------------------------------------------------------------
     def make_env(self, job: JobSpec, rank: int = 0):
@@ -141,6 +164,7 @@ class IsaacLabBackend:
                 "tracer) is not wired to our scenes' cameras (docs/isaaclab.md); run cameras and "
                 "videos with sim=mujoco"
             )
+        physics_cfg = self._job_physics(job)
         task = make_task(job)
         embodiment = make_embodiment(job.embodiment, job.embodiment_params)
         spec = build_spec(job, task, embodiment)
@@ -149,7 +173,7 @@ class IsaacLabBackend:
         self.stats["scenes_built"] += 1
         timing: dict[str, Any] = {"app_start_s": self.stats["app_start_s"] if first else 0.0}
         start = time.perf_counter()
-        env = self._build(job, task, embodiment, spec, rank, timing)
+        env = self._build(job, task, embodiment, spec, rank, timing, physics_cfg)
         timing["scene_build_s"] = time.perf_counter() - start - timing["usd_s"]
         env.setup_timing = timing
         return env
@@ -164,7 +188,7 @@ class IsaacLabBackend:
         env.setup_timing["app_start_s"] = self.stats["app_start_s"] if first else 0.0
         return env
 
-    def _build(self, job, task, embodiment, spec, rank, timing):
+    def _build(self, job, task, embodiment, spec, rank, timing, physics_cfg):
         import isaaclab.sim as sim_utils
         from isaaclab.actuators import ImplicitActuatorCfg
         from isaaclab.assets import ArticulationCfg, AssetBaseCfg, RigidObjectCfg
@@ -177,10 +201,11 @@ class IsaacLabBackend:
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
         from arena_eval.envs.isaaclab.state import StateView, contact_specs
         from arena_eval.envs.isaaclab.usd import movable_joints, scene_usd
+        from arena_eval.envs.isaaclab.variations import PHYSICAL, ObjectVariations
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
 
-        physics_hz = float(self.physics_hz or job.physics_hz)
+        physics_hz = float(job.sim_params.get("physics_hz") or job.physics_hz)
         names = list(dict.fromkeys(job.objects))
         objs = [get_object(name) for name in names]
         world = compose_spec(task, embodiment, objs[0], physics_hz)
@@ -200,9 +225,7 @@ class IsaacLabBackend:
 
         self._clear()
         self._sim = sim_utils.SimulationContext(
-            sim_utils.SimulationCfg(
-                dt=1.0 / physics_hz, device=self.device, physics=self.physics_cfg
-            )
+            sim_utils.SimulationCfg(dt=1.0 / physics_hz, device=self.device, physics=physics_cfg)
         )
         cfg = InteractiveSceneCfg(num_envs=job.num_envs, env_spacing=3.0, replicate_physics=True)
         root = "{ENV_REGEX_NS}/Scene/Geometry/"
@@ -266,6 +289,10 @@ class IsaacLabBackend:
         fixtures = [scene[f"fixture_{i}"] for i in range(len(assets.fixtures))]
         joint = _free_joint(model, "object")  # the coordinates the task reads
         env_objects = np.array(job.objects)
+        from arena_eval.envs.mujoco.backend import job_variations
+
+        variations = job_variations(job)
+        physical = variations is not None and any(name in variations for name in PHYSICAL)
         groups = []
         for k, (name, obj) in enumerate(zip(names, objs, strict=True)):
             env_ids = np.flatnonzero(env_objects == name)
@@ -279,7 +306,12 @@ class IsaacLabBackend:
                 if model.body(body).mocapid[0] >= 0
             ]
             view.contacts = [(scene[f"contact_{k}_{c.name}"], c.adr) for c in contacts]
-            groups.append(Group(obj, env_ids, view, task.bind(model, view, obj)))
+            group = Group(obj, env_ids, view, task.bind(model, view, obj))
+            if physical:
+                group.physical = ObjectVariations(
+                    variations, rigid[bodies[k]], env_ids, self.device
+                )
+            groups.append(group)
             parked = np.flatnonzero(env_objects != name)
             _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)
         if franka:
@@ -289,8 +321,6 @@ class IsaacLabBackend:
                 embodiment, model, scene["robot"], origins, job.control_hz, self.device
             )
         decimation = max(1, round(physics_hz / job.control_hz))
-        from arena_eval.envs.mujoco.backend import job_variations
-
         env = IsaacLabEnv(
             spec,
             self._sim,
@@ -300,7 +330,7 @@ class IsaacLabBackend:
             decimation,
             rank,
             embodiment,
-            job_variations(job),
+            variations,
         )
         env.on_close = self._clear
         return env
