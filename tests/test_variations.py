@@ -135,9 +135,10 @@ def test_the_config_group_composes_and_overrides(make_cfg) -> None:
 
 
 def test_backends_and_envs_refuse_what_they_cannot_apply(make_cfg) -> None:
-    with pytest.raises(ConfigError, match=r"object_mass cannot be applied on sim=isaaclab"):
-        validate(make_cfg("sim=isaaclab", "variations=[object_pose,object_mass]"))
-    validate(make_cfg("sim=isaaclab", "variations=[object_pose]"))  # the pose applies there
+    with pytest.raises(ConfigError, match=r"lighting cannot be applied on sim=isaaclab"):
+        validate(make_cfg("sim=isaaclab", "variations=[object_pose,object_mass,lighting]"))
+    # The pose, the mass and the friction apply there.
+    validate(make_cfg("sim=isaaclab", "variations=[object_pose,object_mass,friction]"))
     with pytest.raises(ConfigError, match=r"env 'fridge' declares no free table region"):
         validate(make_cfg("env=fridge", "variations=[distractors]"))
 

@@ -304,10 +304,11 @@ VARIATIONS: dict[str, type[Variation]] = {
     )
 }
 # What each backend can apply. Isaac Lab applies the object pose through the task state that
-# both backends share; its mass/friction/visual randomisation terms are not wired yet.
+# both backends share, and the object's mass and friction through its asset API into Newton's
+# model (envs/isaaclab/variations.py); the visual ones wait for its cameras.
 BACKEND_SUPPORT: dict[str, frozenset[str]] = {
     "mujoco": frozenset(VARIATIONS),
-    "isaaclab": frozenset({"object_pose"}),
+    "isaaclab": frozenset({"object_pose", "object_mass", "friction"}),
 }
 
 

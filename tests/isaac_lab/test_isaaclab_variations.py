@@ -1,4 +1,5 @@
-"""Variations on sim=isaaclab: the object pose through the shared task state; the rest refused.
+"""Variations on sim=isaaclab: the object pose through the shared task state, the object's
+mass and friction through Isaac Lab's asset API into the solver; the visual ones refused.
 
 Real Isaac Lab 3.0 on the CPU (kit-less Newton), like the rest of this suite.
 """
@@ -12,6 +13,7 @@ from arena_eval.app import SimApp
 from arena_eval.config import ConfigError, validate
 from arena_eval.config import compose as compose_config
 from arena_eval.envs.base import EpisodeSource
+from arena_eval.envs.mujoco.objects import get_object
 from arena_eval.job import run_job
 
 
@@ -50,5 +52,47 @@ def test_variations_are_recorded_and_analysed_on_isaaclab(tmp_path) -> None:
 
 
 def test_what_isaaclab_cannot_apply_is_refused_by_name() -> None:
-    with pytest.raises(ConfigError, match="object_mass cannot be applied on sim=isaaclab"):
-        validate(cfg("variations=[object_mass]"))
+    with pytest.raises(ConfigError, match="lighting cannot be applied on sim=isaaclab"):
+        validate(cfg("variations=[object_mass,lighting]"))
+
+
+def test_mass_and_friction_reach_the_solver_per_env() -> None:
+    """Read back from MuJoCo-Warp's own model after a step: each world has its env's draw."""
+    from isaaclab_newton.physics import NewtonManager
+
+    from arena_eval.envs.isaaclab.variations import object_geom
+
+    job = validate(cfg("num_envs=3", "variations=[object_mass,friction]"))
+    env = SimApp.get(job).make_env(job)
+    try:
+        env.reset(EpisodeSource(5, None))
+        env.step(np.zeros((3, env.spec.action.shape[0])))
+        solver, model = NewtonManager._solver, NewtonManager.get_model()
+        asset = env.groups[0].view.free[0][0]
+        geom = object_geom(solver, model, asset)
+        body = int(solver.mjw_model.geom_bodyid.numpy()[geom])
+        mass = np.array([v["object_mass.scale"] for v in env.book.values])
+        mu = np.array([v["friction.scale"] for v in env.book.values])
+        assert np.ptp(mass) > 0.01 and np.ptp(mu) > 0.01  # three different draws
+        base = get_object("cracker_box").mass
+        np.testing.assert_allclose(solver.mjw_model.body_mass.numpy()[:, body], base * mass,
+                                   rtol=1e-5)  # fmt: skip
+        np.testing.assert_allclose(solver.mjw_model.geom_friction.numpy()[:, geom, 0], mu,
+                                   rtol=1e-5)  # fmt: skip
+        priority = solver.mjw_model.geom_priority.numpy()
+        assert priority[geom] > np.delete(priority, geom).max()  # its friction rules contacts
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(
+    "draw", ["variations.object_mass.scale=[40,40]", "variations.friction.scale=[0.02,0.02]"]
+)
+def test_a_heavy_or_slippery_object_defeats_the_expert(draw, tmp_path) -> None:
+    """The plain lift succeeds (test_isaaclab); 40x the mass, or 1/50 of the friction (which,
+    taken by every contact of the object, lets it slip from the fingers), defeat it. Without
+    the object's contact priority the fingers' friction would rule: 4/4 lifted at 0.02."""
+    result = run_job(cfg("policy=scripted", "num_envs=4", "length.n=4", draw), tmp_path,
+                     show=False)  # fmt: skip
+    assert result.metrics["num_episodes"] == 4
+    assert result.metrics["success_rate"] == 0.0, result.metrics

@@ -36,6 +36,7 @@ class Group:
     env_ids: np.ndarray
     view: StateView
     task: object  # TaskState over ``view``
+    physical: object = None  # ObjectVariations of the object's mass/friction, if any are drawn
 
     def __post_init__(self) -> None:
         n = len(self.env_ids)
@@ -89,9 +90,12 @@ class IsaacLabEnv:
             if rows.size:
                 group.view.pull()
                 group.task.reset(rows, self.book.rngs(group.env_ids[rows]))
-                if self.book.variations is not None:  # object_pose, the one applied here
+                if self.book.variations is not None:
                     values = [self.book.values[i] for i in group.env_ids[rows]]
-                    apply_object_pose(group.task, rows, values)
+                    if "object_pose" in self.book.variations:
+                        apply_object_pose(group.task, rows, values)
+                    if group.physical is not None:  # the solver takes them at the next step
+                        group.physical.apply(rows, values)
                 group.view.push(rows)
                 resets.append((group, rows))
         # Kinematics of the written state, as MuJoCo's forward() gives them.

@@ -1,0 +1,105 @@
+"""Physical variations on sim=isaaclab: the task object's mass and friction, per env.
+
+The MuJoCo backend writes each reset row's values into that simulation's model fields; here
+the same values go through Isaac Lab's asset API into Newton's model, and the MuJoCo-Warp
+solver takes them per world at its next step:
+
+- ``object_mass``: ``RigidObject.set_masses_index`` / ``set_inertias_index`` (mass and inertia
+  scaled together, as on MuJoCo). They flag ``BODY_INERTIAL_PROPERTIES``; the solver then
+  rewrites ``body_mass``/``body_inertia`` of every world and recomputes the constants derived
+  from them (``set_const``).
+- ``friction``: the object shape's ``shape_material_mu`` row of each env (the binding Isaac
+  Lab's own ``randomize_rigid_body_material`` event writes), then ``SHAPE_PROPERTIES``; the
+  solver rewrites ``geom_friction`` per world. As on MuJoCo, the object's coefficient becomes
+  that of every contact it makes: its geom gets the highest contact priority, which MuJoCo-Warp
+  reads per contact (without it a contact takes the larger of the two coefficients, so a low
+  draw would never show against the table's 1.0). ``geom_priority`` is shared by all worlds
+  and Newton writes it only when the solver is built, so it is set once on the solver's model.
+
+Nothing here runs between resets; the step is untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+# What this backend applies (``arena_eval.variations.BACKEND_SUPPORT`` lists these).
+PHYSICAL = ("object_mass", "friction")
+
+
+class ObjectVariations:
+    """Applies the drawn mass and friction of one group's object to its envs' rows."""
+
+    def __init__(self, variations, asset, env_ids: np.ndarray, device: str) -> None:
+        import torch
+
+        self.v = variations
+        self.asset = asset
+        self.env_ids = np.asarray(env_ids, dtype=np.int64)
+        self.device = device
+        self._torch = torch
+        self.mu = None
+        if "object_mass" in variations:
+            data = asset.data
+            self.base_mass = data.body_mass.torch[0, 0].item()
+            self.base_inertia = data.body_inertia.torch[0, 0].clone()
+        if "friction" in variations:
+            import warp as wp
+            from isaaclab_newton.physics import NewtonManager
+
+            model = NewtonManager.get_model()
+            # (num_envs, bodies, shapes of a body) of this asset: one body, one shape.
+            self.mu = wp.to_torch(asset._root_view.get_attribute("shape_material_mu", model))
+            if tuple(self.mu.shape[1:]) != (1, 1):
+                raise ValueError(
+                    f"friction expects one collision shape on the task object, found "
+                    f"{tuple(self.mu.shape[1:])} (bodies, shapes)"
+                )
+            self.base_mu = self.mu[0, 0, 0].item()
+            _raise_priority(NewtonManager, asset)
+
+    def apply(self, rows: np.ndarray, values: Sequence[Mapping[str, Any]]) -> None:
+        """Write the drawn ``values`` (one dict per row of this group) into its envs."""
+        torch = self._torch
+        ids = torch.as_tensor(self.env_ids[rows], device=self.device)
+        if "object_mass" in self.v:
+            scale = torch.tensor(
+                [x["object_mass.scale"] for x in values], dtype=torch.float32, device=self.device
+            )
+            inertia = self.base_inertia[None, None, :] * scale[:, None, None]
+            self.asset.set_inertias_index(inertias=inertia, body_ids=[0], env_ids=ids)
+            self.asset.set_masses_index(
+                masses=(self.base_mass * scale)[:, None], body_ids=[0], env_ids=ids
+            )
+        if self.mu is not None:
+            from isaaclab_newton.physics import NewtonManager
+            from newton import ModelFlags
+
+            scale = torch.tensor([x["friction.scale"] for x in values], dtype=self.mu.dtype)
+            self.mu[ids.to(self.mu.device), 0, 0] = (self.base_mu * scale).to(self.mu.device)
+            NewtonManager.add_model_change(ModelFlags.SHAPE_PROPERTIES)
+
+
+def object_geom(solver, model, asset) -> int:
+    """The MuJoCo geom index of ``asset``'s collision shape (the same in every world)."""
+    prefix = asset.cfg.prim_path.replace("{ENV_REGEX_NS}", "").split("/Scene/", 1)[-1]
+    env0 = f"/World/envs/env_0/Scene/{prefix}/"
+    shapes = {i for i, label in enumerate(model.shape_label) if label.startswith(env0)}
+    table = solver.mjc_geom_to_newton_shape.numpy()[0]
+    geoms = [g for g, s in enumerate(table) if int(s) in shapes]
+    if len(geoms) != 1:
+        raise ValueError(f"expected one MuJoCo geom under {env0}, found {len(geoms)}")
+    return geoms[0]
+
+
+def _raise_priority(manager, asset) -> None:
+    solver = manager._solver
+    if solver is None or not hasattr(solver, "mjw_model"):
+        raise ValueError("friction variations need the MuJoCo-Warp solver (newton_mjwarp)")
+    priority = solver.mjw_model.geom_priority
+    values = priority.numpy()
+    values[object_geom(solver, manager.get_model(), asset)] = int(values.max()) + 1
+    priority.assign(values)
