@@ -157,13 +157,6 @@ class IsaacLabBackend:
                 f"{{{', '.join(EMBODIMENTS)}}} so far; {job.task} with {job.embodiment} runs on "
                 "sim=mujoco"
             )
-        if job.enable_cameras:
-            raise ConfigError(
-                "enable_cameras/record_video are not supported on sim=isaaclab yet: Isaac Lab "
-                "3.0's kit-less camera (CameraCfg with NewtonWarpRendererCfg, Newton's Warp ray "
-                "tracer) is not wired to our scenes' cameras (docs/isaaclab.md); run cameras and "
-                "videos with sim=mujoco"
-            )
         physics_cfg = self._job_physics(job)
         task = make_task(job)
         embodiment = make_embodiment(job.embodiment, job.embodiment_params)
@@ -196,12 +189,14 @@ class IsaacLabBackend:
         from isaaclab.sensors import ContactSensorCfg
 
         from arena_eval.envs.isaaclab import franka as isaac_franka
+        from arena_eval.envs.isaaclab.cameras import camera_cfgs, hide_from_cameras
         from arena_eval.envs.isaaclab.drives import servo_gains
         from arena_eval.envs.isaaclab.embodiment import MjEmbodiment, actuators_for
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
         from arena_eval.envs.isaaclab.state import StateView, contact_specs
         from arena_eval.envs.isaaclab.usd import movable_joints, scene_usd
         from arena_eval.envs.isaaclab.variations import PHYSICAL, ObjectVariations
+        from arena_eval.envs.mujoco.backend import camera_keys, job_variations
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
 
@@ -282,6 +277,14 @@ class IsaacLabBackend:
                     },
                 ),
             )
+        # Cameras (only when the job asks): Newton's Warp ray tracer, kit-less (cameras.py).
+        keys = camera_keys(job, embodiment)
+        if keys:
+            c = job.cameras
+            for key, cam in camera_cfgs(
+                model, keys, c.width, c.height, assets.usd_path, root
+            ).items():
+                setattr(cfg, f"camera_{key}", cam)
         scene = InteractiveScene(cfg)
         self._sim.reset()
         origins = scene.env_origins.detach().cpu().numpy()
@@ -289,8 +292,6 @@ class IsaacLabBackend:
         fixtures = [scene[f"fixture_{i}"] for i in range(len(assets.fixtures))]
         joint = _free_joint(model, "object")  # the coordinates the task reads
         env_objects = np.array(job.objects)
-        from arena_eval.envs.mujoco.backend import job_variations
-
         variations = job_variations(job)
         physical = variations is not None and any(name in variations for name in PHYSICAL)
         groups = []
@@ -314,6 +315,13 @@ class IsaacLabBackend:
             groups.append(group)
             parked = np.flatnonzero(env_objects != name)
             _park(rigid[bodies[k]], parked, (*_parking(k), obj.height / 2), origins, self.device)
+        if keys and len(names) > 1:  # cameras see each env's own object only, as on MuJoCo
+            plates = [f"parking_{k}" for k in range(len(names))]
+            others = {
+                i: [bodies[k] for k, name in enumerate(names) if name != env_objects[i]]
+                for i in range(job.num_envs)
+            }
+            hide_from_cameras({i: plates + others[i] for i in others})
         if franka:
             robot = isaac_franka.IsaacFranka(embodiment, scene["robot"], origins, self.device)
         else:
@@ -331,6 +339,7 @@ class IsaacLabBackend:
             rank,
             embodiment,
             variations,
+            cameras={key: scene[f"camera_{key}"] for key in keys},
         )
         env.on_close = self._clear
         return env

@@ -23,6 +23,7 @@ from arena_eval.envs.base import (
     task_space_spec,
 )
 from arena_eval.envs.episodes import EpisodeBook
+from arena_eval.envs.isaaclab.cameras import read_rgb
 from arena_eval.envs.isaaclab.franka import IsaacFranka
 from arena_eval.envs.isaaclab.state import StateView
 from arena_eval.variations import apply_object_pose
@@ -56,6 +57,7 @@ class IsaacLabEnv:
         rank: int = 0,
         embodiment=None,
         variations=None,
+        cameras: dict | None = None,
     ) -> None:
         self.spec = spec
         self.embodiment = embodiment
@@ -71,12 +73,22 @@ class IsaacLabEnv:
         self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
         self.setup_timing: dict = {}  # the backend's setup figures, then the first step's
         self.on_close = None  # the backend's teardown of this job's simulation context
+        # Cameras: observation key -> Isaac Lab camera (none when the job has no cameras, and
+        # then nothing below renders). A recorder (video.py) receives every kept frame.
+        self.cameras = dict(cameras or {})
+        self.image_keys = tuple(self.cameras)
+        self.recorder = None
+        self.images_rendered = 0
 
     # -- episodes ------------------------------------------------------------------------
     def reset(self, episodes: EpisodeSource) -> dict[str, np.ndarray]:
         self.book.begin(episodes)
         self._start(np.arange(self.spec.num_envs))
         self._observe()
+        if self.cameras:
+            started = np.flatnonzero(self.active)
+            self._render(started)
+            self._record(started)
         return {k: v.copy() for k, v in self.obs.items()}
 
     def _start(self, env_ids: np.ndarray) -> np.ndarray:
@@ -127,8 +139,15 @@ class IsaacLabEnv:
             success, failure
         )
         episodes = [self._episode(int(i), bool(success[i]), bool(failure[i])) for i in done]
+        if self.cameras:  # every stepped env's new frame (a finished episode's last one)
+            stepped = np.flatnonzero(was_active)
+            self._render(stepped)
+            self._record(stepped, episodes)
         reset_ids = self._start(done) if done.size else done
         self._observe()
+        if self.cameras and reset_ids.size:  # the first frame of the episodes just started
+            self._render(reset_ids)
+            self._record(reset_ids)
         obs = {k: v.copy() for k, v in self.obs.items()}
         return self.book.result(
             obs, success, terminated, truncated, episodes, reset_ids, was_active
@@ -142,6 +161,29 @@ class IsaacLabEnv:
         for group in self.groups:
             group.task.observe(self.obs, group.index)
 
+    # -- cameras -------------------------------------------------------------------------
+    def _render(self, env_ids: np.ndarray) -> None:
+        """The cameras' current frames of ``env_ids`` into their image observations. A camera
+        renders every env of the scene at once, when its data is read (lazily)."""
+        if not env_ids.size:
+            return
+        for key, camera in self.cameras.items():
+            self.obs[key][env_ids] = read_rgb(camera)[env_ids]
+        self.images_rendered += env_ids.size * len(self.cameras)
+
+    def _record(self, env_ids: np.ndarray, finished=()) -> None:
+        """Hand the recorder the frames of ``env_ids``, then close the episodes ``finished``."""
+        recorder = self.recorder
+        if recorder is None:
+            return
+        for env_id in env_ids:
+            i = int(env_id)
+            recorder.add(
+                i, int(self.book.episode_index[i]), [self.obs[k][i] for k in self.image_keys]
+            )
+        for record in finished:
+            recorder.finish(record)
+
     def task_space(self) -> TaskSpace | None:
         """A task-space view of a joint-space embodiment that carries an IK (the humanoids)."""
         ik = getattr(self.embodiment, "task_space", None)
@@ -152,6 +194,7 @@ class IsaacLabEnv:
         return TaskSpace(self, task_space_spec(self.spec, ik))
 
     def close(self) -> None:
+        self.cameras.clear()
         self.obs.clear()
         self.groups.clear()
         self.scene = self.robot = self.sim = None

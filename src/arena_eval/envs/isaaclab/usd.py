@@ -28,7 +28,7 @@ import numpy as np
 from arena_eval.cache import cache_root
 
 # Bump when what we write into the MJCF before converting changes (invalidates the cache).
-BRIDGE_VERSION = 6
+BRIDGE_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -174,11 +174,12 @@ def keep_massless_bodies_massless(spec: mujoco.MjSpec) -> int:
 
 
 def mjcf_for_usd(spec: mujoco.MjSpec, robot_roots: set[str]) -> str:
-    """The scene as one MJCF without actuators, sensors or cameras (Isaac Lab drives the
-    joints; the converter has no use for the others), static bodies welded to the world,
-    MuJoCo's collision masks stated as excludes (:func:`exclude_masked_pairs`) and massless
+    """The scene as one MJCF without actuators, sensors, cameras or sites (Isaac Lab drives the
+    joints; the converter has no use for the others, and a site would become a visible shape
+    that Newton's ray tracer draws where MuJoCo's camera does not), static bodies welded to the
+    world, MuJoCo's collision masks stated as excludes (:func:`exclude_masked_pairs`) and massless
     bodies kept (nearly) massless (:func:`keep_massless_bodies_massless`)."""
-    for kind in (spec.actuators, spec.sensors, spec.cameras):
+    for kind in (spec.actuators, spec.sensors, spec.cameras, spec.sites):
         for item in list(kind):
             spec.delete(item)
     for body in spec.bodies:
