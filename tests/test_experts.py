@@ -109,8 +109,12 @@ HUMANOID_EXPERTS = [
     ("gr1_ik", "fridge", "ranch_dressing_bottle", ()),
     ("gr1_ik", "fridge", "mayonnaise_bottle", ()),  # a box that swung and toppled at 30 %
     ("gr1_ik", "fridge", "alphabet_soup_can", ()),  # a short can: 95 %
+    ("gr1_ik", "kitchen_pick_and_place", "ketchup_bottle", ()),
+    ("gr1_ik", "kitchen_pick_and_place", "bbq_sauce_bottle", ()),
     ("gr1_ik", "kitchen_pick_and_place", "mayonnaise_bottle", ()),
     ("gr1_ik", "kitchen_pick_and_place", "ranch_dressing_bottle", ()),  # let go over the walls
+    ("gr1_ik", "kitchen_pick_and_place", "alphabet_soup_can", ()),  # let go inside the walls
+    ("gr1_ik", "kitchen_pick_and_place", "tomato_sauce_can", ()),
     ("gr1_joint", "fridge", "ranch_dressing_bottle", (FINGERS,)),  # GR00T's 26-joint layout
     ("gr1_joint", "open_microwave", "cracker_box", ()),
     ("g1_ik", "open_microwave", "cracker_box", ()),
