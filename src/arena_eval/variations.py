@@ -304,11 +304,13 @@ VARIATIONS: dict[str, type[Variation]] = {
     )
 }
 # What each backend can apply. Isaac Lab applies the object pose through the task state that
-# both backends share, and the object's mass and friction through its asset API into Newton's
-# model (envs/isaaclab/variations.py); the visual ones wait for its cameras.
+# both backends share, the object's mass and friction through its asset API into Newton's
+# model, and the colours through Newton's shape colours (envs/isaaclab/variations.py).
 BACKEND_SUPPORT: dict[str, frozenset[str]] = {
     "mujoco": frozenset(VARIATIONS),
-    "isaaclab": frozenset({"object_pose", "object_mass", "friction"}),
+    "isaaclab": frozenset(
+        {"object_pose", "object_mass", "friction", "object_color", "table_color"}
+    ),
 }
 
 

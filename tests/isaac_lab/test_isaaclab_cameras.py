@@ -162,3 +162,46 @@ def test_each_env_of_an_object_set_sees_its_own_object_only() -> None:
     yellow = ((np.minimum(r, g) - b) > 80).sum(axis=(1, 2))  # the mustard bottle
     assert red[0] > 10 and yellow[0] == 0, (red, yellow)
     assert yellow[1] > 10 and red[1] == 0, (red, yellow)
+
+
+def test_colour_variations_paint_each_env_in_the_shape_colours_and_the_image() -> None:
+    """object_color and table_color: each env's own shapes in Newton's model take the drawn
+    palette colour (gamma-encoded, as the converter stored MuJoCo's), and the rendered image
+    follows: the channel that dominates the palette colour dominates the pixels."""
+    from isaaclab_newton.physics import NewtonManager
+
+    from arena_eval.envs.isaaclab.variations import srgb
+
+    colours = ("variations=[object_color,table_color]", "cameras.names=[front]")
+    job = validate(cfg("num_envs=6", "enable_cameras=true", *colours, *SIZE))
+    env = SimApp.get(job).make_env(job)
+    model, data = mujoco_model(job)
+    mujoco.mj_forward(model, data)
+    try:
+        obs = env.reset(EpisodeSource(7, None))
+        values = [dict(v) for v in env.book.values]
+        group = env.groups[0].physical
+        shape_color = NewtonManager.get_model().shape_color.numpy()
+    finally:
+        env.close()
+    tables = {v["table_color.color"] for v in values}
+    objects = {v["object_color.color"] for v in values}
+    assert len(tables) > 1 and len(objects) > 1  # the draws differ between envs
+    palette = {k: job.variations[k]["colors"] for k in ("table_color", "object_color")}
+    own = (0.85, 0.2, 0.15)  # the cracker box's catalog colour
+    cam = model.camera("front").id
+    rot, eye = data.cam_xmat[cam].reshape(3, 3), data.cam_xpos[cam]
+    focal = 32 / np.tan(np.radians(model.cam_fovy[cam]) / 2)
+    for i, v in enumerate(values):
+        table = palette["table_color"][v["table_color.color"]][:3]
+        obj = palette["object_color"][v["object_color.color"]] or own
+        np.testing.assert_allclose(shape_color[group.table_shapes[i]], srgb(table), atol=1e-5)
+        np.testing.assert_allclose(shape_color[group.object_shapes[i]], srgb(obj[:3]), atol=2e-3)
+        # The object's pixel (MuJoCo's projection of its centre) and a patch of bare table.
+        x, y, z = rot.T @ (obs["object_pos"][i] - eye)
+        col, row = int(32 + focal * x / -z), int(32 - focal * y / -z)
+        pixel = obs["image_front"][i, row - 1 : row + 2, col - 1 : col + 2].reshape(-1, 3).mean(0)
+        assert int(np.argmax(pixel)) == int(np.argmax(obj[:3])), (i, v, pixel)
+        patch = obs["image_front"][i, 58:, 4:16].reshape(-1, 3).mean(0)
+        if v["table_color.color"] in ("wood", "blue"):  # a clearly dominant channel
+            assert int(np.argmax(patch)) == int(np.argmax(table)), (i, v, patch)

@@ -195,7 +195,7 @@ class IsaacLabBackend:
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
         from arena_eval.envs.isaaclab.state import StateView, contact_specs
         from arena_eval.envs.isaaclab.usd import movable_joints, scene_usd
-        from arena_eval.envs.isaaclab.variations import PHYSICAL, ObjectVariations
+        from arena_eval.envs.isaaclab.variations import APPLIED, ObjectVariations
         from arena_eval.envs.mujoco.backend import camera_keys, job_variations
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
@@ -293,7 +293,8 @@ class IsaacLabBackend:
         joint = _free_joint(model, "object")  # the coordinates the task reads
         env_objects = np.array(job.objects)
         variations = job_variations(job)
-        physical = variations is not None and any(name in variations for name in PHYSICAL)
+        physical = variations is not None and any(name in variations for name in APPLIED)
+        table = _table_prim(model)
         groups = []
         for k, (name, obj) in enumerate(zip(names, objs, strict=True)):
             env_ids = np.flatnonzero(env_objects == name)
@@ -310,7 +311,7 @@ class IsaacLabBackend:
             group = Group(obj, env_ids, view, task.bind(model, view, obj))
             if physical:
                 group.physical = ObjectVariations(
-                    variations, rigid[bodies[k]], env_ids, self.device
+                    variations, rigid[bodies[k]], env_ids, self.device, table
                 )
             groups.append(group)
             parked = np.flatnonzero(env_objects != name)
@@ -380,6 +381,14 @@ def _robot_roots(embodiment) -> set[str]:
 # Object sets: every env holds every object of the set; the ones it does not use rest on small
 # plates behind the robot, out of its reach (1.1 m and more from its base) and of the table.
 PARK_X, PARK_ROW, PARK_PITCH = -1.1, 5, 0.3
+
+
+def _table_prim(model) -> str:
+    """The table's geom prim below ``Geometry`` (the table is welded onto the world body)."""
+    from arena_eval.envs.isaaclab.usd import welded_geom_name
+
+    table = model.body("table")
+    return welded_geom_name("table", model.geom(int(table.geomadr[0])).name)
 
 
 def _parking(k: int) -> tuple[float, float]:

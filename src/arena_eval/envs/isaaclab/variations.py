@@ -1,4 +1,5 @@
-"""Physical variations on sim=isaaclab: the task object's mass and friction, per env.
+"""Variations on sim=isaaclab: the task object's mass and friction, and the object's and
+table's colours, per env.
 
 The MuJoCo backend writes each reset row's values into that simulation's model fields; here
 the same values go through Isaac Lab's asset API into Newton's model, and the MuJoCo-Warp
@@ -16,6 +17,11 @@ solver takes them per world at its next step:
   draw would never show against the table's 1.0). ``geom_priority`` is shared by all worlds
   and Newton writes it only when the solver is built, so it is set once on the solver's model.
 
+- ``object_color``, ``table_color``: the shape's row of Newton's ``shape_color``, which the ray
+  tracer reads at each render (each env has its own shapes). The converter stored MuJoCo's
+  colours there gamma-encoded (sRGB, which the renderer decodes), so the palette's colours are
+  encoded the same way.
+
 Nothing here runs between resets; the step is untouched.
 """
 
@@ -26,14 +32,22 @@ from typing import Any
 
 import numpy as np
 
-# What this backend applies (``arena_eval.variations.BACKEND_SUPPORT`` lists these).
-PHYSICAL = ("object_mass", "friction")
+# What this module applies (``arena_eval.variations.BACKEND_SUPPORT`` lists these).
+APPLIED = ("object_mass", "friction", "object_color", "table_color")
+
+
+def srgb(linear: np.ndarray) -> np.ndarray:
+    """Gamma-encode linear RGB in [0, 1] as the USD converter stored MuJoCo's colours."""
+    c = np.clip(np.asarray(linear, dtype=np.float64), 0.0, 1.0)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
 
 
 class ObjectVariations:
     """Applies the drawn mass and friction of one group's object to its envs' rows."""
 
-    def __init__(self, variations, asset, env_ids: np.ndarray, device: str) -> None:
+    def __init__(
+        self, variations, asset, env_ids: np.ndarray, device: str, table_prim: str = ""
+    ) -> None:
         import torch
 
         self.v = variations
@@ -60,6 +74,18 @@ class ObjectVariations:
                 )
             self.base_mu = self.mu[0, 0, 0].item()
             _raise_priority(NewtonManager, asset)
+        if "object_color" in variations or "table_color" in variations:
+            from isaaclab_newton.physics import NewtonManager
+
+            labels = {label: i for i, label in enumerate(NewtonManager.get_model().shape_label)}
+            geometry = [f"/World/envs/env_{i}/Scene/Geometry/" for i in self.env_ids]
+            body = _prim(asset)
+            self.object_shapes = np.array(
+                [next(labels[k] for k in labels if k.startswith(f"{g}{body}/")) for g in geometry]
+            )
+            self.table_shapes = np.array([labels[f"{g}{table_prim}"] for g in geometry])
+            colors = NewtonManager.get_model().shape_color.numpy()
+            self.base_object_color = colors[self.object_shapes].copy()
 
     def apply(self, rows: np.ndarray, values: Sequence[Mapping[str, Any]]) -> None:
         """Write the drawn ``values`` (one dict per row of this group) into its envs."""
@@ -81,12 +107,35 @@ class ObjectVariations:
             scale = torch.tensor([x["friction.scale"] for x in values], dtype=self.mu.dtype)
             self.mu[ids.to(self.mu.device), 0, 0] = (self.base_mu * scale).to(self.mu.device)
             NewtonManager.add_model_change(ModelFlags.SHAPE_PROPERTIES)
+        if "object_color" in self.v or "table_color" in self.v:
+            self._colors(rows, values)
+
+    def _colors(self, rows: np.ndarray, values: Sequence[Mapping[str, Any]]) -> None:
+        from isaaclab_newton.physics import NewtonManager
+
+        array = NewtonManager.get_model().shape_color
+        colors = array.numpy()
+        if "table_color" in self.v:
+            palette = self.v["table_color"].colors
+            rgb = [palette[x["table_color.color"]][:3] for x in values]
+            colors[self.table_shapes[rows]] = srgb(rgb)
+        if "object_color" in self.v:
+            palette = self.v["object_color"].colors
+            for row, x in zip(rows, values, strict=True):
+                rgba = palette[x["object_color.color"]]  # None: the object's own colour
+                own = self.base_object_color[row]
+                colors[self.object_shapes[row]] = own if rgba is None else srgb(rgba[:3])
+        array.assign(colors)
+
+
+def _prim(asset) -> str:
+    """``asset``'s prim path below the scene's ``Geometry`` prim (``object``, ``object_1``)."""
+    return asset.cfg.prim_path.split("/Scene/Geometry/", 1)[-1]
 
 
 def object_geom(solver, model, asset) -> int:
     """The MuJoCo geom index of ``asset``'s collision shape (the same in every world)."""
-    prefix = asset.cfg.prim_path.replace("{ENV_REGEX_NS}", "").split("/Scene/", 1)[-1]
-    env0 = f"/World/envs/env_0/Scene/{prefix}/"
+    env0 = f"/World/envs/env_0/Scene/Geometry/{_prim(asset)}/"
     shapes = {i for i, label in enumerate(model.shape_label) if label.startswith(env0)}
     table = solver.mjc_geom_to_newton_shape.numpy()[0]
     geoms = [g for g, s in enumerate(table) if int(s) in shapes]
