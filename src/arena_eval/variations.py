@@ -309,7 +309,7 @@ VARIATIONS: dict[str, type[Variation]] = {
 BACKEND_SUPPORT: dict[str, frozenset[str]] = {
     "mujoco": frozenset(VARIATIONS),
     "isaaclab": frozenset(
-        {"object_pose", "object_mass", "friction", "object_color", "table_color"}
+        {"object_pose", "object_mass", "friction", "object_color", "table_color", "camera_pose"}
     ),
 }
 

@@ -205,3 +205,46 @@ def test_colour_variations_paint_each_env_in_the_shape_colours_and_the_image() -
         patch = obs["image_front"][i, 58:, 4:16].reshape(-1, 3).mean(0)
         if v["table_color.color"] in ("wood", "blue"):  # a clearly dominant channel
             assert int(np.argmax(patch)) == int(np.argmax(table)), (i, v, patch)
+
+
+def test_camera_pose_jitter_puts_each_camera_where_mujoco_puts_the_jittered_one() -> None:
+    """camera_pose on Isaac Lab: each env's cameras sit where MuJoCo's kinematics put the same
+    camera with the same drawn offset and turn (applied in the camera's own frame)."""
+    from arena_eval.geometry import quat_from_rotvec, quat_mul
+
+    jitter = ("variations=[camera_pose]", "variations.camera_pose.position=[-0.05,0.05]")
+    job = validate(cfg("num_envs=2", "enable_cameras=true", *jitter, *SIZE))
+    env = SimApp.get(job).make_env(job)
+    model, data = mujoco_model(job)
+    robot = env.scene["robot"]
+    origins = env.scene.env_origins.cpu().numpy()
+    names = {"image_front": "front", "image_wrist": "robot_eye_in_hand"}
+    base = {n: (model.cam_pos[model.camera(n).id].copy(), model.cam_quat[model.camera(n).id].copy())
+            for n in names.values()}  # fmt: skip
+    try:
+        env.reset(EpisodeSource(2, None))
+        env.step(np.zeros((2, env.spec.action.shape[0])))
+        values = [dict(v) for v in env.book.values]
+        moved = 0.0
+        for i, v in enumerate(values):
+            d = np.array([v[f"camera_pose.{a}"] for a in ("dx", "dy", "dz")])
+            turn = quat_from_rotvec(np.array([[v[f"camera_pose.{a}"] for a in ("rx", "ry", "rz")]]))
+            for name in names.values():
+                cam = model.camera(name).id
+                pos0, q0 = base[name]
+                rot0 = quat_xyzw_to_mat(np.r_[q0[1:], q0[0]])
+                model.cam_pos[cam] = pos0 + rot0 @ d
+                model.cam_quat[cam] = quat_mul(q0[None], turn)[0]
+            mujoco_cameras(model, data, robot, i)
+            for key, name in names.items():
+                camera, cam = env.cameras[key], model.camera(name).id
+                pos = camera.data.pos_w.torch.cpu().numpy()[i] - origins[i]
+                quat = camera.data.quat_w_opengl.torch.cpu().numpy()[i]
+                np.testing.assert_allclose(pos, data.cam_xpos[cam], atol=2e-3)
+                rot = data.cam_xmat[cam].reshape(3, 3)
+                np.testing.assert_allclose(quat_xyzw_to_mat(quat), rot, atol=5e-3)
+            front = model.camera("front").id
+            moved = max(moved, float(np.linalg.norm(data.cam_xpos[front] - base["front"][0])))
+        assert moved > 0.01  # the draws moved the cameras
+    finally:
+        env.close()

@@ -279,11 +279,12 @@ class IsaacLabBackend:
             )
         # Cameras (only when the job asks): Newton's Warp ray tracer, kit-less (cameras.py).
         keys = camera_keys(job, embodiment)
+        variations = job_variations(job)
         if keys:
             c = job.cameras
-            for key, cam in camera_cfgs(
-                model, keys, c.width, c.height, assets.usd_path, root
-            ).items():
+            jitter = variations is not None and "camera_pose" in variations
+            cams = camera_cfgs(model, keys, c.width, c.height, assets.usd_path, root, jitter)
+            for key, cam in cams.items():
                 setattr(cfg, f"camera_{key}", cam)
         scene = InteractiveScene(cfg)
         self._sim.reset()
@@ -292,7 +293,6 @@ class IsaacLabBackend:
         fixtures = [scene[f"fixture_{i}"] for i in range(len(assets.fixtures))]
         joint = _free_joint(model, "object")  # the coordinates the task reads
         env_objects = np.array(job.objects)
-        variations = job_variations(job)
         physical = variations is not None and any(name in variations for name in APPLIED)
         table = _table_prim(model)
         groups = []

@@ -36,11 +36,20 @@ def body_prims(usd_path: Path, names: set[str]) -> dict[str, str]:
     return found
 
 
-def camera_cfgs(model, keys: dict[str, str], width: int, height: int, usd_path: Path, root: str):
+def camera_cfgs(
+    model,
+    keys: dict[str, str],
+    width: int,
+    height: int,
+    usd_path: Path,
+    root: str,
+    jitter: bool = False,
+):
     """Isaac Lab camera configs of a job: observation key -> ``TiledCameraCfg``.
 
     ``keys`` maps observation keys (``image_front``) to MJCF camera names; ``root`` is the
-    scene prim's path in each env (``{ENV_REGEX_NS}/Scene/Geometry/``).
+    scene prim's path in each env (``{ENV_REGEX_NS}/Scene/Geometry/``); ``jitter``: the
+    ``camera_pose`` variation moves the cameras per episode.
     """
     import isaaclab.sim as sim_utils
     from isaaclab.sensors import TiledCameraCfg
@@ -83,8 +92,9 @@ def camera_cfgs(model, keys: dict[str, str], width: int, height: int, usd_path: 
             ),
             data_types=["rgb"],
             # A camera on a body reads the body's pose at every render (Isaac Lab's default
-            # keeps the pose it had when the scene was built: the robot's USD rest pose).
-            update_latest_camera_pose=body != 0,
+            # keeps the pose it had when the scene was built: the robot's USD rest pose), and
+            # so does a scene camera that the camera_pose variation moves.
+            update_latest_camera_pose=body != 0 or jitter,
             width=width,
             height=height,
             renderer_cfg=NewtonWarpRendererCfg(),

@@ -79,6 +79,11 @@ class IsaacLabEnv:
         self.image_keys = tuple(self.cameras)
         self.recorder = None
         self.images_rendered = 0
+        self.jitter = None
+        if self.cameras and variations is not None and "camera_pose" in variations:
+            from arena_eval.envs.isaaclab.variations import CameraJitter
+
+            self.jitter = CameraJitter(self.cameras)
 
     # -- episodes ------------------------------------------------------------------------
     def reset(self, episodes: EpisodeSource) -> dict[str, np.ndarray]:
@@ -110,6 +115,8 @@ class IsaacLabEnv:
                         group.physical.apply(rows, values)
                 group.view.push(rows)
                 resets.append((group, rows))
+        if self.jitter is not None:  # the cameras' poses of the episodes that start
+            self.jitter.apply(started, [self.book.values[i] for i in started])
         # Kinematics of the written state, as MuJoCo's forward() gives them.
         self.sim.forward()
         self.scene.update(0.0)

@@ -17,6 +17,10 @@ solver takes them per world at its next step:
   draw would never show against the table's 1.0). ``geom_priority`` is shared by all worlds
   and Newton writes it only when the solver is built, so it is set once on the solver's model.
 
+- ``camera_pose``: each camera's frame-view offset of each env (its pose relative to its body,
+  or to the world for a scene camera), moved by the drawn offset and turn in the camera's own
+  frame, as on MuJoCo (``cam_pos``/``cam_quat`` per simulation); the camera reads it at its next
+  render.
 - ``object_color``, ``table_color``: the shape's row of Newton's ``shape_color``, which the ray
   tracer reads at each render (each env has its own shapes). The converter stored MuJoCo's
   colours there gamma-encoded (sRGB, which the renderer decodes), so the palette's colours are
@@ -152,3 +156,39 @@ def _raise_priority(manager, asset) -> None:
     values = priority.numpy()
     values[object_geom(solver, manager.get_model(), asset)] = int(values.max()) + 1
     priority.assign(values)
+
+
+class CameraJitter:
+    """``camera_pose``: every camera of the env, per env, offset from its own pose."""
+
+    def __init__(self, cameras: dict) -> None:
+        self.views = []
+        for camera in cameras.values():
+            view = camera._view  # Isaac Lab's frame view of the camera prims (one per env)
+            pos, quat = view.get_local_poses()
+            xyzw = quat.torch.cpu().numpy().astype(np.float64)
+            # (w, x, y, z) like MuJoCo's, for the shared quaternion helpers
+            self.views.append(
+                (view, pos.torch.cpu().numpy().astype(np.float64), xyzw[:, [3, 0, 1, 2]])
+            )
+
+    def apply(self, env_ids: np.ndarray, values: Sequence[Mapping[str, Any]]) -> None:
+        import warp as wp
+
+        from arena_eval.geometry import quat_from_rotvec, quat_mul
+
+        d = np.array([[x[f"camera_pose.{a}"] for a in ("dx", "dy", "dz")] for x in values])
+        r = np.array([[x[f"camera_pose.{a}"] for a in ("rx", "ry", "rz")] for x in values])
+        turn = quat_from_rotvec(r)  # in each camera's own frame
+        for view, base_pos, base_quat in self.views:
+            q0 = base_quat[env_ids]
+            w, xyz = q0[:, :1], q0[:, 1:]
+            t = 2 * np.cross(xyz, d)
+            pos = base_pos[env_ids] + d + w * t + np.cross(xyz, t)  # + R(q0) d
+            quat = quat_mul(q0, turn)[:, [1, 2, 3, 0]]  # back to (x, y, z, w)
+            device = view.device
+            view.set_local_poses(
+                translations=wp.array(pos.astype(np.float32), dtype=wp.vec3f, device=device),
+                orientations=wp.array(quat.astype(np.float32), dtype=wp.vec4f, device=device),
+                indices=wp.array(env_ids.astype(np.int32), dtype=wp.int32, device=device),
+            )
