@@ -10,7 +10,8 @@ the Franka's fingers, or a humanoid hand's grasp frame with the palm down). On a
 embodiment (``left_ee``/``right_ee`` action groups) each task uses the hand that stands
 nearer its work, ``HAND`` (GR1 lifts a short can with the hand on its side), and hands over
 to the other at a phase where that one stands nearer (``HANDOVER``: the fridge's door); the
-hand not working holds its pose, open.
+hand not working holds its pose, open. G1 lifts with both hands at once (``PAIR_*``): the
+other hand then follows a plan of its own, phased with the working hand's.
 """
 
 from __future__ import annotations
@@ -95,8 +96,6 @@ BIN_GRASP_WAIT = 20
 # 95 / 100 and 90 / 90 %, 3 cm 65 / 75 and 65 / 60 %). With it, closing 15 / 20 / 25 / 30
 # steps into the descent (``BIN_GRASP_WAIT``) does about as well: 85-100 % per can and seed.
 BIN_INSIDE = 0.02
-# A pinch hand (G1's) grasps the object this far above its middle, in half-heights.
-PINCH_HEIGHT = 0.6
 # A palm hand's top grasp (GR1's): the palm stands just over the object's top (the grasp
 # point lies 3.5 cm out of the palm, ``GRASP_DEPTH`` below the top), and the object's centre
 # sits off the grasp point in the hand's frame: along the fingers, so that the object's near
@@ -120,6 +119,23 @@ PALM_ACROSS = 0.03
 PALM_ACROSS_TALL_ROUND = 0.015
 TALL = 0.15
 NARROW = 0.05  # lift_object: a box this narrow is grasped on its centre (see _lift_goals)
+# G1 lifts an object with both hands (its pinch, level on five-joint arms, held only narrow
+# ones, and only 10-55 % of the bottles and the drill): the hands, closed to fists (the curled
+# fingers face the object; open, the thumb swings back and only 5 % were lifted), spread
+# ``PAIR_CLEAR`` out of the pair of side faces nearest the body's y axis, come down ahead of
+# the object to its middle height, move in over it, are driven ``PAIR_SQUEEZE`` past its faces
+# for ``PAIR_SQUEEZE_STEPS`` steps (the arms' servo stiffness makes the clamping force), and
+# lift together at ``PAIR_LIFT_SPEED``, coming forward to ``PAIR_LIFT_X``: nearer the body the
+# arms stalled with the object 7 cm up (lift, 20 episodes, cracker box: 85 % without it, 100 %
+# with it; see docs/performance.md).
+PAIR_FIST = 0.035  # the curled fingers' inner side, out of the grasp point across the hand
+PAIR_AHEAD = 0.03  # the grasp point this far ahead of the object's centre: the fingers curl back
+PAIR_CLEAR = 0.06
+PAIR_SQUEEZE = 0.03
+PAIR_SQUEEZE_STEPS = 20
+PAIR_LIFT = 0.22
+PAIR_LIFT_SPEED = 0.004  # metres per control step (0.2 m/s)
+PAIR_LIFT_X = 0.55
 
 
 def down_quat(yaw: np.ndarray) -> np.ndarray:
@@ -206,6 +222,14 @@ class ScriptedExpert(Policy):
             self._handover = HANDOVER.get(spec.task)
         # Per env: the hand that works now (0 left, 1 right); a one-arm tool has only one.
         self.hand_of = np.full(n, self._first_hand if self.bimanual else 0, dtype=int)
+        # A pinch hand lifts with both hands (``PAIR_*``): the other hand follows a plan of its
+        # own, ``other``, phased with ``plan``.
+        self.pair = self.bimanual and not self.palm and spec.task == "lift_object"
+        if self.pair:
+            self._other_side = SIDES[1 - self._first_hand]
+            self.other = Plan(
+                np.zeros((n, 3)), np.tile([1.0, 0, 0, 0], (n, 1)), *np.zeros((3, n), int)
+            )
         self.chunk_length = max(1, int(config.chunk_length))
         self.plan = Plan(
             np.zeros((n, 3)),
@@ -256,6 +280,13 @@ class ScriptedExpert(Policy):
             out[:, :, self._grip_cols[side]] = self._hand_open
             out[:, :, self._ee_cols[side]][works] = plan[:, :, :6][works]
             out[:, :, self._grip_cols[side]][works] = grip[works]
+        if self.pair:  # the other hand moves too, on its own plan
+            side = SIDES.index(self._other_side)
+            closure = 0.5 * (1.0 - self._other_out[:, :, 6:7])
+            out[:, :, self._ee_cols[side]] = self._other_out[:, :, :6]
+            out[:, :, self._grip_cols[side]] = self._hand_open + closure * (
+                self._hand_closed - self._hand_open
+            )
         return out
 
     # -- planning ----------------------------------------------------------------------
@@ -278,6 +309,12 @@ class ScriptedExpert(Policy):
                 base_y = self.spec.embodiment_info.get("base_pos", (0.0, 0.0, 0.0))[1]
                 left = can & (obs["object_pos"][fresh, 1] > base_y)
                 self.hand_of[rows[fresh]] = np.where(left, 0, self._first_hand)
+        if fresh.any() and self.pair:
+            self.other.pos[rows[fresh]] = obs[f"{self._other_side}_ee_pos"][fresh]
+            self.other.quat[rows[fresh]] = obs[f"{self._other_side}_ee_quat"][fresh]
+        if self.pair:
+            other_ee = np.asarray(obs[f"{self._other_side}_ee_pos"], dtype=np.float64)
+            self._other_out = np.zeros((len(rows), steps, 7), dtype=np.float32)
         obs = self._tool_view(obs, rows)
         if fresh.any():
             sel = rows[fresh]
@@ -293,7 +330,11 @@ class ScriptedExpert(Policy):
             self._step_hands[:, k] = self.hand_of[rows]
             # After the first step, the plan predicts that the hand follows the reference.
             measured = ee if k == 0 else plan.pos[rows]
+            if self.pair:
+                self._other_measured = other_ee if k == 0 else self.other.pos[rows]
             goal_pos, goal_quat, gripper, advance = self._goals(obs, rows, measured)
+            if self.pair:  # ``_pair_lift_goals`` left the other hand's goal
+                self._other_out[:, k] = self._step_other(rows, *self._other_goal)
             plan.phase[rows] += advance
             plan.timer[rows] = np.where(advance, 0, plan.timer[rows] + 1)
             step = np.clip(goal_pos - plan.pos[rows], -SPEED, SPEED)
@@ -315,6 +356,30 @@ class ScriptedExpert(Policy):
             action = np.concatenate([step, turn, gripper[:, None]], axis=1)
             out[:, k] = np.clip(action, self._low, self._high)
         return out
+
+    def _step_other(self, rows, goal_pos, goal_quat, gripper) -> np.ndarray:
+        """One step of the other hand's plan towards its goal, as a tool action."""
+        other = self.other
+        step = np.clip(goal_pos - other.pos[rows], -SPEED, SPEED)
+        turn = rotation_error(goal_quat, other.quat[rows])
+        norm = np.linalg.norm(turn, axis=1, keepdims=True)
+        turn *= np.minimum(1.0, TURN / np.maximum(norm, 1e-9))
+        other.pos[rows] += step
+        other.quat[rows] = quat_mul(quat_from_rotvec(turn), other.quat[rows])
+        return np.clip(np.concatenate([step, turn, gripper[:, None]], 1), self._low, self._high)
+
+    @staticmethod
+    def _pair_axis(obs) -> tuple[np.ndarray, np.ndarray]:
+        """The normal of the object's pair of side faces nearest the world's y axis (pointing
+        to +y, the left hand's side), and the object's width along it."""
+        yaw = yaw_of(obs["object_quat"].astype(np.float64))
+        size = obs["object_size"].astype(np.float64)
+        x_axis = np.stack([np.cos(yaw), np.sin(yaw)], -1)
+        y_axis = np.stack([-np.sin(yaw), np.cos(yaw)], -1)
+        use_y = np.abs(y_axis[:, 1]) >= np.abs(x_axis[:, 1])
+        axis = np.where(use_y[:, None], y_axis, x_axis)
+        axis *= np.where(axis[:, 1] < 0, -1.0, 1.0)[:, None]
+        return axis, np.where(use_y, size[:, 1], size[:, 0])
 
     def _down(self, yaw: np.ndarray, pitch=GRASP_PITCH) -> np.ndarray:
         """The tool pointing down with its x axis along ``yaw``; a hand's palm pitched so its
@@ -364,6 +429,8 @@ class ScriptedExpert(Policy):
         return obj_xy - along * axes[:, :2, 0] - (across[:, None] * thumb) * axes[:, :2, 1]
 
     def _lift_goals(self, obs, rows, ee):
+        if self.pair:
+            return self._pair_lift_goals(obs, rows, ee)
         plan = self.plan
         phase, timer = plan.phase[rows], plan.timer[rows]
         obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
@@ -397,12 +464,6 @@ class ScriptedExpert(Policy):
         holding = phase >= 2
         goal[holding, :2] = plan.pos[rows][holding, :2]
         goal[phase == 2] = plan.pos[rows][phase == 2]
-        if self.bimanual and not self.palm:
-            # A pinch hand on five-joint arms keeps the orientation it has (fingers ahead,
-            # closing across y) and comes down over the object, straddling it, to its middle.
-            quat = plan.quat[rows].copy()
-            mid = obj[:, 2] + PINCH_HEIGHT * size[:, 2] / 2
-            goal[phase == 1] = np.column_stack([obj[:, :2], mid])[phase == 1]
         err = np.linalg.norm(ee - goal, axis=1)
         advance = (
             ((phase == 0) & (err < 0.015) & (timer > 5) & self._aligned(quat, rows))
@@ -411,6 +472,43 @@ class ScriptedExpert(Policy):
         ).astype(int)
         gripper = np.where(phase >= 2, CLOSED, OPEN)
         return goal, quat, gripper, advance
+
+    def _pair_lift_goals(self, obs, rows, ee):
+        """Both hands (``PAIR_*``): spread either side of the object, down ahead of it, in over
+        it, squeezed in past its faces, and lifted together. The working hand's goal is
+        returned; the other hand's is left in ``_other_goal``."""
+        plan, other = self.plan, self.other
+        phase, timer = plan.phase[rows], plan.timer[rows]
+        obj, size = obs["object_pos"].astype(np.float64), obs["object_size"].astype(np.float64)
+        axis, width = self._pair_axis(obs)
+        hold_z = self.spec.task_info.get("table_top", 0.0) + size[:, 2] / 2
+        # The working hand (the right) on the -y face, the other on the +y face.
+        sign = np.where(self.hand_of[rows] == 1, -1.0, 1.0)[:, None]
+        reach = width / 2 + PAIR_FIST + np.where(phase >= 3, -PAIR_SQUEEZE, PAIR_CLEAR)
+        centre = obj[:, :2] + np.array([PAIR_AHEAD, 0.0])
+        goal = np.column_stack([centre + sign * reach[:, None] * axis, hold_z])
+        other_goal = np.column_stack([centre - sign * reach[:, None] * axis, hold_z])
+        lift_z = np.minimum(hold_z + PAIR_LIFT, hold_z + PAIR_LIFT_SPEED * timer)
+        mid_x = 0.5 * (plan.pos[rows, 0] + other.pos[rows, 0])
+        forward = np.clip(PAIR_LIFT_X - mid_x, 0.0, PAIR_LIFT_SPEED)  # the pair moves as one
+        lifting = phase >= 4
+        for g, p in ((goal, plan), (other_goal, other)):
+            g[phase <= 1, 0] = p.pos[rows][phase <= 1, 0]  # phase 0 spreads, 1 goes down
+            g[phase == 0, 2] = p.pos[rows][phase == 0, 2]
+            g[lifting, :2] = p.pos[rows][lifting, :2] + np.c_[forward, 0 * forward][lifting]
+            g[lifting, 2] = lift_z[lifting]
+        err = np.maximum(
+            np.linalg.norm(ee - goal, axis=1),
+            np.linalg.norm(self._other_measured - other_goal, axis=1),
+        )
+        reached = ((err < 0.02) & (timer > 5)) | (timer > 60)
+        advance = (
+            ((phase <= 2) & reached) | ((phase == 3) & (timer >= PAIR_SQUEEZE_STEPS))
+        ).astype(int)
+        grip = np.full(len(rows), CLOSED)
+        quat = plan.quat[rows].copy()  # five-joint arms: each hand keeps its orientation
+        self._other_goal = (other_goal, other.quat[rows].copy(), grip)
+        return goal, quat, grip, advance
 
     def _microwave_goals(self, obs, rows, ee):
         info = self.spec.task_info
