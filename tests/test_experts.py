@@ -118,7 +118,11 @@ HUMANOID_EXPERTS = [
     ("gr1_joint", "fridge", "ranch_dressing_bottle", (FINGERS,)),  # GR00T's 26-joint layout
     ("gr1_joint", "open_microwave", "cracker_box", ()),
     ("g1_ik", "open_microwave", "cracker_box", ()),
-    ("g1_ik", "lift_object", "tomato_soup_can", ()),  # a level pinch: narrow objects only
+    ("g1_ik", "lift_object", "cracker_box", ()),  # both hands squeeze: 0 % with the pinch
+    ("g1_ik", "lift_object", "sugar_box", ()),
+    ("g1_ik", "lift_object", "mustard_bottle", ()),
+    ("g1_ik", "lift_object", "tomato_soup_can", ()),
+    ("g1_joint", "lift_object", "cracker_box", ()),
     ("g1_joint", "lift_object", "tomato_soup_can", ()),
     ("g1_joint", "open_microwave", "cracker_box", ()),
 ]
