@@ -145,6 +145,7 @@ def test_fail_fast_skips_the_rest(tmp_path: Path) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_flushes_the_current_job_and_the_summary(tmp_path: Path, sig, code) -> None:
+    episodes = 40
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     proc = subprocess.Popen(
         [
@@ -153,7 +154,9 @@ def test_signal_flushes_the_current_job_and_the_summary(tmp_path: Path, sig, cod
             "seed=0,1,2",
             "policy.name=tests.helpers.SlowPolicy",
             "num_envs=2",
-            "length.n=6",
+            # ~2 s a job (200 steps of 10 ms): the signal, 0.3 s into job 1, lands well inside
+            # it (at 6 episodes a job took 0.36 s and on a quiet machine sometimes ended first).
+            f"length.n={episodes}",
             "env.task.episode_length_s=0.2",
             "progress=false",
         ],
@@ -176,9 +179,9 @@ def test_signal_flushes_the_current_job_and_the_summary(tmp_path: Path, sig, cod
     assert proc.returncode == code, stderr
     folder = sweep_dir(tmp_path)
     done, cut = results(folder)
-    assert done["status"] == "completed" and done["metrics"]["num_episodes"] == 6
+    assert done["status"] == "completed" and done["metrics"]["num_episodes"] == episodes
     assert cut["status"] == "interrupted"
-    assert cut["metrics"]["num_episodes"] < 6
+    assert cut["metrics"]["num_episodes"] < episodes
     assert not (folder / "2").exists()
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status_counts"] == {"completed": 1, "interrupted": 1}
