@@ -165,6 +165,9 @@ def test_signal_flushes_the_current_job_and_the_summary(tmp_path: Path, sig, cod
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job inherits SIGINT ignored, and so would the sweep: the test
+        # signals it as a terminal would, so it gets the default disposition back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until job 0 is done and job 1 has started
