@@ -17,6 +17,13 @@ def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def quat_rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors ``v`` [n, 3] by quaternions ``q`` [n, 4]."""
+    w, xyz = q[:, :1], q[:, 1:]
+    t = 2 * np.cross(xyz, v)
+    return v + w * t + np.cross(xyz, t)
+
+
 def quat_conj(q: np.ndarray) -> np.ndarray:
     return q * np.array([1.0, -1.0, -1.0, -1.0])
 

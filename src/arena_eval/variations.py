@@ -397,6 +397,20 @@ def apply_object_pose(task_state, rows, values: Sequence[Mapping[str, Any]]) -> 
     task_state.shift_object(rows, dxy, np.array([x["object_pose.yaw"] for x in values]))
 
 
+def jitter_camera(
+    base_pos: np.ndarray, base_quat: np.ndarray, values: Sequence[Mapping[str, Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``camera_pose`` on any backend: a camera's pose (``base_pos`` [3] or [n, 3], ``base_quat``
+    [n, 4], w-x-y-z, in its parent's frame) moved by each row's drawn offset and turn, both in
+    the camera's own frame. Returns the rows' positions and quaternions."""
+    from arena_eval.geometry import quat_from_rotvec, quat_mul, quat_rotate
+
+    d = np.array([[x[f"camera_pose.{a}"] for a in ("dx", "dy", "dz")] for x in values])
+    r = np.array([[x[f"camera_pose.{a}"] for a in ("rx", "ry", "rz")] for x in values])
+    turn = quat_from_rotvec(r)  # [n, 4], in each camera's own frame
+    return base_pos + quat_rotate(base_quat, d), quat_mul(base_quat, turn)
+
+
 def implied_selection(overrides: Sequence[str]) -> list[str]:
     """``variations.<name>.<key>=...`` turns ``<name>`` on: add it to ``variations=[...]``.
 

@@ -49,6 +49,15 @@ class VideoRecorder:
         frame = frames[0] if len(frames) == 1 else np.concatenate(frames, axis=1)
         entry[2].append_data(frame)
 
+    def record(self, env_ids, episode_index, obs: dict, image_keys, finished=()) -> None:
+        """An env's step: the frames of ``env_ids`` (their ``image_keys`` side by side, from
+        ``obs``; ``episode_index`` per env), then the end of the episodes ``finished``."""
+        for env_id in env_ids:
+            i = int(env_id)
+            self.add(i, int(episode_index[i]), [obs[k][i] for k in image_keys])
+        for record in finished:
+            self.finish(record)
+
     def finish(self, record: EpisodeRecord) -> None:
         entry = self._open.pop(record.env_id, None)
         if entry is None:

@@ -180,7 +180,7 @@ def test_colour_variations_paint_each_env_in_the_shape_colours_and_the_image() -
     try:
         obs = env.reset(EpisodeSource(7, None))
         values = [dict(v) for v in env.book.values]
-        group = env.groups[0].physical
+        group = env.groups[0].variations
         shape_color = NewtonManager.get_model().shape_color.numpy()
     finally:
         env.close()

@@ -78,7 +78,7 @@ class IsaacLabBackend:
         self._stack = contextlib.ExitStack()
         try:
             physics_cfg = self._physics_cfg(params)
-            self.physics_cfg = self._stack.enter_context(
+            self._stack.enter_context(
                 launch_simulation(
                     cfg=physics_cfg, launcher_args={"device": self.device, "headless": True}
                 )
@@ -195,7 +195,7 @@ class IsaacLabBackend:
         from arena_eval.envs.isaaclab.env import Group, IsaacLabEnv
         from arena_eval.envs.isaaclab.state import StateView, contact_specs
         from arena_eval.envs.isaaclab.usd import movable_joints, scene_usd
-        from arena_eval.envs.isaaclab.variations import APPLIED, ObjectVariations
+        from arena_eval.envs.isaaclab.variations import APPLIED, GroupVariations
         from arena_eval.envs.mujoco.backend import camera_keys, job_variations
         from arena_eval.envs.mujoco.objects import get_object
         from arena_eval.envs.mujoco.scene import compose_spec
@@ -293,7 +293,7 @@ class IsaacLabBackend:
         fixtures = [scene[f"fixture_{i}"] for i in range(len(assets.fixtures))]
         joint = _free_joint(model, "object")  # the coordinates the task reads
         env_objects = np.array(job.objects)
-        physical = variations is not None and any(name in variations for name in APPLIED)
+        applied = variations is not None and any(name in variations for name in APPLIED)
         table = _table_prim(model)
         groups = []
         for k, (name, obj) in enumerate(zip(names, objs, strict=True)):
@@ -309,8 +309,8 @@ class IsaacLabBackend:
             ]
             view.contacts = [(scene[f"contact_{k}_{c.name}"], c.adr) for c in contacts]
             group = Group(obj, env_ids, view, task.bind(model, view, obj))
-            if physical:
-                group.physical = ObjectVariations(
+            if applied:
+                group.variations = GroupVariations(
                     variations, rigid[bodies[k]], env_ids, self.device, table
                 )
             groups.append(group)

@@ -117,17 +117,11 @@ def hide_from_cameras(env_prims: dict[int, list[str]]) -> int:
     from isaaclab_newton.physics import NewtonManager
     from newton import ShapeFlags
 
+    from arena_eval.envs.isaaclab.variations import shapes_of
+
     model = NewtonManager.get_model()
-    paths = [
-        f"/World/envs/env_{env}/Scene/Geometry/{prim}"
-        for env, prims in env_prims.items()
-        for prim in prims
-    ]
-    exact, below = set(paths), tuple(f"{p}/" for p in paths)
+    hidden = [i for shapes in shapes_of(model, env_prims).values() for i in shapes]
     flags = model.shape_flags.numpy()
-    hidden = [
-        i for i, label in enumerate(model.shape_label) if label in exact or label.startswith(below)
-    ]
     flags[hidden] &= ~int(ShapeFlags.VISIBLE)
     model.shape_flags.assign(flags)
     # The ray tracer traces the model's shape BVH, built from the visible shapes when the model

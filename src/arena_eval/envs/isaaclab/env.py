@@ -37,7 +37,7 @@ class Group:
     env_ids: np.ndarray
     view: StateView
     task: object  # TaskState over ``view``
-    physical: object = None  # ObjectVariations of the object's mass/friction, if any are drawn
+    variations: object = None  # GroupVariations: mass, friction, colours, if any are drawn
 
     def __post_init__(self) -> None:
         n = len(self.env_ids)
@@ -111,8 +111,8 @@ class IsaacLabEnv:
                     values = [self.book.values[i] for i in group.env_ids[rows]]
                     if "object_pose" in self.book.variations:
                         apply_object_pose(group.task, rows, values)
-                    if group.physical is not None:  # the solver takes them at the next step
-                        group.physical.apply(rows, values)
+                    if group.variations is not None:  # the solver takes them at the next step
+                        group.variations.apply(rows, values)
                 group.view.push(rows)
                 resets.append((group, rows))
         if self.jitter is not None:  # the cameras' poses of the episodes that start
@@ -180,16 +180,10 @@ class IsaacLabEnv:
 
     def _record(self, env_ids: np.ndarray, finished=()) -> None:
         """Hand the recorder the frames of ``env_ids``, then close the episodes ``finished``."""
-        recorder = self.recorder
-        if recorder is None:
-            return
-        for env_id in env_ids:
-            i = int(env_id)
-            recorder.add(
-                i, int(self.book.episode_index[i]), [self.obs[k][i] for k in self.image_keys]
+        if self.recorder is not None:
+            self.recorder.record(
+                env_ids, self.book.episode_index, self.obs, self.image_keys, finished
             )
-        for record in finished:
-            recorder.finish(record)
 
     def task_space(self) -> TaskSpace | None:
         """A task-space view of a joint-space embodiment that carries an IK (the humanoids)."""

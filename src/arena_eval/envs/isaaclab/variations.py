@@ -46,8 +46,9 @@ def srgb(linear: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.0031308, 12.92 * c, 1.055 * c ** (1 / 2.4) - 0.055)
 
 
-class ObjectVariations:
-    """Applies the drawn mass and friction of one group's object to its envs' rows."""
+class GroupVariations:
+    """Applies the drawn mass, friction and colours of one group's object (and its envs'
+    table) to its envs' rows."""
 
     def __init__(
         self, variations, asset, env_ids: np.ndarray, device: str, table_prim: str = ""
@@ -81,14 +82,12 @@ class ObjectVariations:
         if "object_color" in variations or "table_color" in variations:
             from isaaclab_newton.physics import NewtonManager
 
-            labels = {label: i for i, label in enumerate(NewtonManager.get_model().shape_label)}
-            geometry = [f"/World/envs/env_{i}/Scene/Geometry/" for i in self.env_ids]
+            model = NewtonManager.get_model()
             body = _prim(asset)
-            self.object_shapes = np.array(
-                [next(labels[k] for k in labels if k.startswith(f"{g}{body}/")) for g in geometry]
-            )
-            self.table_shapes = np.array([labels[f"{g}{table_prim}"] for g in geometry])
-            colors = NewtonManager.get_model().shape_color.numpy()
+            found = shapes_of(model, {int(i): [body, table_prim] for i in self.env_ids})
+            self.object_shapes = np.array([found[int(i), body][0] for i in self.env_ids])
+            self.table_shapes = np.array([found[int(i), table_prim][0] for i in self.env_ids])
+            colors = model.shape_color.numpy()
             self.base_object_color = colors[self.object_shapes].copy()
 
     def apply(self, rows: np.ndarray, values: Sequence[Mapping[str, Any]]) -> None:
@@ -132,6 +131,26 @@ class ObjectVariations:
         array.assign(colors)
 
 
+def shapes_of(model, env_prims: Mapping[int, Sequence[str]]) -> dict[tuple[int, str], list[int]]:
+    """Newton's shape indices of each (env, prim below ``Geometry``): the prim's own shape (a
+    welded geom) or those anywhere below it (a body's), in one pass over the shape labels."""
+    paths = {
+        f"/World/envs/env_{env}/Scene/Geometry/{prim}": (env, prim)
+        for env, prims in env_prims.items()
+        for prim in prims
+    }
+    out: dict[tuple[int, str], list[int]] = {key: [] for key in paths.values()}
+    for i, label in enumerate(model.shape_label):
+        path = label
+        while "/Geometry/" in path:  # the shape's own prim, then each prim above it
+            key = paths.get(path)
+            if key is not None:
+                out[key].append(i)
+                break
+            path = path.rpartition("/")[0]
+    return out
+
+
 def _prim(asset) -> str:
     """``asset``'s prim path below the scene's ``Geometry`` prim (``object``, ``object_1``)."""
     return asset.cfg.prim_path.split("/Scene/Geometry/", 1)[-1]
@@ -139,12 +158,12 @@ def _prim(asset) -> str:
 
 def object_geom(solver, model, asset) -> int:
     """The MuJoCo geom index of ``asset``'s collision shape (the same in every world)."""
-    env0 = f"/World/envs/env_0/Scene/Geometry/{_prim(asset)}/"
-    shapes = {i for i, label in enumerate(model.shape_label) if label.startswith(env0)}
+    prim = _prim(asset)
+    shapes = set(shapes_of(model, {0: [prim]})[0, prim])
     table = solver.mjc_geom_to_newton_shape.numpy()[0]
     geoms = [g for g, s in enumerate(table) if int(s) in shapes]
     if len(geoms) != 1:
-        raise ValueError(f"expected one MuJoCo geom under {env0}, found {len(geoms)}")
+        raise ValueError(f"expected one MuJoCo geom under env 0's {prim}, found {len(geoms)}")
     return geoms[0]
 
 
@@ -175,17 +194,11 @@ class CameraJitter:
     def apply(self, env_ids: np.ndarray, values: Sequence[Mapping[str, Any]]) -> None:
         import warp as wp
 
-        from arena_eval.geometry import quat_from_rotvec, quat_mul
+        from arena_eval.variations import jitter_camera
 
-        d = np.array([[x[f"camera_pose.{a}"] for a in ("dx", "dy", "dz")] for x in values])
-        r = np.array([[x[f"camera_pose.{a}"] for a in ("rx", "ry", "rz")] for x in values])
-        turn = quat_from_rotvec(r)  # in each camera's own frame
         for view, base_pos, base_quat in self.views:
-            q0 = base_quat[env_ids]
-            w, xyz = q0[:, :1], q0[:, 1:]
-            t = 2 * np.cross(xyz, d)
-            pos = base_pos[env_ids] + d + w * t + np.cross(xyz, t)  # + R(q0) d
-            quat = quat_mul(q0, turn)[:, [1, 2, 3, 0]]  # back to (x, y, z, w)
+            pos, quat = jitter_camera(base_pos[env_ids], base_quat[env_ids], values)
+            quat = quat[:, [1, 2, 3, 0]]  # back to (x, y, z, w)
             device = view.device
             view.set_local_poses(
                 translations=wp.array(pos.astype(np.float32), dtype=wp.vec3f, device=device),

@@ -225,15 +225,10 @@ class MujocoEnv:
 
     def _record(self, env_ids: np.ndarray, finished: list[EpisodeRecord] = ()) -> None:
         """Hand the recorder the frames of ``env_ids``, then close the episodes ``finished``."""
-        recorder = self.recorder
-        if recorder is None:
-            return
-        for env_id in env_ids:
-            i = int(env_id)
-            frames = [self.obs[k][i] for k in self.image_keys]
-            recorder.add(i, int(self.book.episode_index[i]), frames)
-        for record in finished:
-            recorder.finish(record)
+        if self.recorder is not None:
+            self.recorder.record(
+                env_ids, self.book.episode_index, self.obs, self.image_keys, finished
+            )
 
     def close(self) -> None:
         for renderer in self.renderers:

@@ -18,8 +18,7 @@ import numpy as np
 
 from arena_eval.envs.mujoco.objects import get_object
 from arena_eval.envs.mujoco.tasks.base import TABLE_TOP, Task
-from arena_eval.geometry import quat_from_rotvec, quat_mul
-from arena_eval.variations import Variations, apply_object_pose, stream_seed
+from arena_eval.variations import Variations, apply_object_pose, jitter_camera, stream_seed
 
 PARK_X, PARK_Y, PARK_STEP = 4.0, 4.0, 0.4  # behind the front camera, far from everything
 
@@ -145,14 +144,10 @@ class GroupVariations:
             self.light_diffuse[rows] = self.base_diffuse[None] * gain[:, None, None]
             setconst = True
         if "camera_pose" in v:
-            d = np.array([[x[f"camera_pose.{a}"] for a in ("dx", "dy", "dz")] for x in values])
-            r = np.array([[x[f"camera_pose.{a}"] for a in ("rx", "ry", "rz")] for x in values])
-            turn = quat_from_rotvec(r)  # [n, 4], in each camera's own frame
             for j, cam in enumerate(self.cams):
                 q0 = np.broadcast_to(self.base_cam_quat[j], (len(rows), 4))
-                offset = _rotate(q0, d)  # the offset along the camera's own axes
-                self.cam_pos[rows, cam] = self.base_cam_pos[j] + offset
-                self.cam_quat[rows, cam] = quat_mul(q0, turn)
+                pos, quat = jitter_camera(self.base_cam_pos[j], q0, values)
+                self.cam_pos[rows, cam], self.cam_quat[rows, cam] = pos, quat
             setconst = True
         if "table_color" in v:
             colors = v["table_color"].colors
@@ -216,10 +211,3 @@ class GroupVariations:
         """Copy one row's visual fields (read by the renderer, not by the data) into ``model``."""
         for name, values in self.visual.items():
             getattr(model, name)[:] = values[row]
-
-
-def _rotate(q: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Rotate vectors ``v`` [n, 3] by quaternions ``q`` [n, 4] (w, x, y, z)."""
-    w, xyz = q[:, :1], q[:, 1:]
-    t = 2 * np.cross(xyz, v)
-    return v + w * t + np.cross(xyz, t)
