@@ -25,7 +25,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from arena_eval.cache import cache_root
+from arena_eval.cache import cache_root, prune, touch
 
 # Bump when what we write into the MJCF before converting changes (invalidates the cache).
 BRIDGE_VERSION = 7
@@ -205,6 +205,9 @@ def scene_usd(spec: mujoco.MjSpec, robot_roots: set[str], cache: Path | None = N
     converted = not manifest.exists()
     if converted:
         _convert(xml, folder)
+        prune(folder.parent, keep=folder)
+    else:
+        touch(folder)
     usd = folder / json.loads(manifest.read_text())["usd"]
     return SceneAssets(usd, robot, objects, fixtures, converted, time.perf_counter() - start)
 

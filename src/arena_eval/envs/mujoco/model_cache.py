@@ -5,7 +5,8 @@ A model is keyed by everything that decides it: the job's scene (env, task setti
 and its settings, object, physics rate), MuJoCo's version, the asset packages' versions and
 the source of this backend (any change to how scenes are composed makes a new key). Files are
 written under a temporary name and renamed, so concurrent jobs never read half a model.
-``ARENA_EVAL_MODEL_CACHE=0`` turns the cache off.
+``ARENA_EVAL_MODEL_CACHE=0`` turns the cache off; the folder is bounded in size, least recently
+used models first out (:mod:`arena_eval.cache`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import mujoco
 
-from arena_eval.cache import cache_root
+from arena_eval.cache import cache_root, prune, touch
 
 ASSET_PACKAGES = ("robosuite", "robosuite-models")
 
@@ -54,10 +55,12 @@ def load(key: tuple) -> mujoco.MjModel | None:
     if not path.is_file():
         return None
     try:
-        return mujoco.MjModel.from_binary_path(str(path))
+        model = mujoco.MjModel.from_binary_path(str(path))
     except Exception:  # a file from an interrupted write or a foreign build: compile anew
         path.unlink(missing_ok=True)
         return None
+    touch(path)
+    return model
 
 
 def save(key: tuple, model: mujoco.MjModel) -> None:
@@ -68,5 +71,6 @@ def save(key: tuple, model: mujoco.MjModel) -> None:
         os.close(fd)
         mujoco.mj_saveModel(model, tmp, None)
         os.replace(tmp, path)
+        prune(path.parent, keep=path)
     except OSError:  # a read-only or full cache folder costs speed, never the job
         Path(locals().get("tmp", path.with_suffix(".none"))).unlink(missing_ok=True)
