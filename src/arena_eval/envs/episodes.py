@@ -30,10 +30,14 @@ class EpisodeBook:
         self.episode_seed = np.zeros(num_envs, dtype=np.int64)
         self.source: EpisodeSource | None = None
         self._zero_reward = np.zeros(num_envs, dtype=np.float32)
+        # An upper bound on the steps of any running episode: while it is below the limit and
+        # no term fired, nothing ends and advance() builds no masks (the common step).
+        self._oldest = 0
 
     def begin(self, source: EpisodeSource) -> None:
         self.source = source
         self.active[:] = False
+        self._oldest = int(self.steps.max(initial=0))
 
     def start(self, env_ids: np.ndarray) -> np.ndarray:
         """Give each env its next episode, or retire it once the budget is spent; return the
@@ -64,6 +68,15 @@ class EpisodeBook:
         times out at the step limit, or where ``time_out`` says its simulator's clock did."""
         was_active = self.active.copy()
         self.steps += was_active  # +1 where active (bools add as 0/1), without a masked write
+        self._oldest += 1
+        if (
+            time_out is None
+            and self._oldest < self.max_episode_steps
+            and not np.count_nonzero(success)
+            and not np.count_nonzero(failure)
+        ):
+            no = np.zeros((4, len(was_active)), dtype=bool)
+            return was_active, no[0], no[1], no[2], no[3], _NONE
         success = success & was_active
         failure = failure & was_active & ~success
         terminated = success | failure
@@ -73,6 +86,7 @@ class EpisodeBook:
         truncated = limit & was_active & ~terminated
         ended = terminated | truncated
         done = np.flatnonzero(ended) if np.count_nonzero(ended) else _NONE
+        self._oldest = int(self.steps.max(where=was_active & ~ended, initial=0))
         return was_active, success, failure, terminated, truncated, done
 
     def record(
