@@ -70,7 +70,7 @@ def rollout(
                     progress(out.steps, len(out.records), result.episodes)
                 if kind == "steps" and out.steps >= stop_at:
                     break
-                if not result.active.any():
+                if not np.count_nonzero(result.active):
                     break
         finally:
             out.wall_s = wall_before + time.perf_counter() - start

@@ -129,6 +129,10 @@ class FrankaState(EmbodimentState):
         # run consecutively, as they do for the Panda): the step reads and writes in place.
         self.joint_q, self.joint_v = as_index(self.qadr), as_index(self.vadr)
         self.arm_u = as_index(self.arm_ctrl)
+        self.finger_u = as_index(self.finger_ctrl)
+        # Both fingers' targets from the grip command in one product: (a + 1) times +-half
+        # the opening (the second finger's sign flip is exact, so the same numbers as before).
+        self.finger_scale = np.array([FINGER_OPEN * 0.5, -FINGER_OPEN * 0.5])
         self.delta_low = np.array(franka.layout.low[:6])
         self.delta_high = np.array(franka.layout.high[:6])
         self.target_pos = np.zeros((sims.nsim, 3))
@@ -163,12 +167,13 @@ class FrankaState(EmbodimentState):
         else:
             targets = self._ik(actions[:, :6], ids)
             ctrl[(ids, self.arm_ctrl) if every else np.ix_(ids, self.arm_ctrl)] = targets
-        opening = np.minimum(np.maximum(actions[:, -1], -1.0), 1.0)
+        opening = np.minimum(np.maximum(actions[:, -1:], -1.0), 1.0)
         opening += 1.0
-        opening *= FINGER_OPEN * 0.5
-        ctrl[ids, self.finger_ctrl[0]] = opening
-        np.negative(opening, out=opening)
-        ctrl[ids, self.finger_ctrl[1]] = opening
+        if every and isinstance(self.finger_u, slice):
+            np.multiply(opening, self.finger_scale, out=ctrl[:, self.finger_u])
+        else:
+            index = (ids, self.finger_ctrl) if every else np.ix_(ids, self.finger_ctrl)
+            ctrl[index] = opening * self.finger_scale
 
     def _ik(self, delta: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Move the targets by ``delta``; one damped-least-squares step towards them."""

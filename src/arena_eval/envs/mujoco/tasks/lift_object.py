@@ -39,6 +39,8 @@ class LiftState(TaskState):
         super().__init__(task, model, sims, obj)
         self.held_steps = np.zeros(sims.nsim, dtype=np.int64)
         self.hold_needed = max(1, round(task.config.hold_s * sims.control_hz))
+        self.lift_z = np.zeros(sims.nsim)  # the height that counts as lifted, per episode
+        self.drop_z = TABLE_TOP + task.config.drop_height
 
     def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
         c = self.task.config
@@ -47,10 +49,12 @@ class LiftState(TaskState):
         self.place_object(rows, xy, c.yaw_noise * noise[:, 2])
         self.held_steps[rows] = 0
 
+    def after_reset(self, rows: np.ndarray) -> None:
+        super().after_reset(rows)
+        self.lift_z[rows] = self.start_pos[rows, 2] + self.task.config.lift_height
+
     def terms(self) -> tuple[np.ndarray, np.ndarray]:
-        c = self.task.config
         z = self.object_pos()[:, 2]
-        lifted = z >= self.start_pos[:, 2] + c.lift_height
         self.held_steps += 1  # steps held up so far, back to 0 once it is not
-        self.held_steps *= lifted
-        return self.held_steps >= self.hold_needed, z < TABLE_TOP + c.drop_height
+        self.held_steps *= z >= self.lift_z
+        return self.held_steps >= self.hold_needed, z < self.drop_z
