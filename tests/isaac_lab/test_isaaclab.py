@@ -46,6 +46,9 @@ def cfg(*overrides: str):
         ("press_button", "franka_ik"),
         ("kitchen_pick_and_place", "franka_ik"),  # success reads the mirrored contact sensor
         ("open_microwave", "gr1_ik"),  # the humanoid's own IK through the robot view
+        # G1 stands clear of the cabinet and opens the door with its fist (0 % while its
+        # ready pose started inside the cabinet's top).
+        pytest.param("open_microwave", "g1_ik", marks=pytest.mark.slow),
     ],
 )
 def test_scripted_expert_solves_on_isaaclab(env, embodiment, tmp_path):

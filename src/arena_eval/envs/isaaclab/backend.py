@@ -146,8 +146,7 @@ class IsaacLabBackend:
 
     # -- jobs ----------------------------------------------------------------------------
     def make_env(self, job: JobSpec, rank: int = 0):
-        from arena_eval.envs.mujoco.backend import build_spec, make_task
-        from arena_eval.envs.mujoco.embodiments import make_embodiment
+        from arena_eval.envs.mujoco.backend import build_spec, make_job_embodiment, make_task
 
         if job.task == "isaaclab_task":
             return self._gym_task(job, rank)
@@ -159,7 +158,7 @@ class IsaacLabBackend:
             )
         physics_cfg = self._job_physics(job)
         task = make_task(job)
-        embodiment = make_embodiment(job.embodiment, job.embodiment_params)
+        embodiment = make_job_embodiment(job, task)
         spec = build_spec(job, task, embodiment)
         # The app starts once per process: its time is the first job's setup only.
         first = self.stats["scenes_built"] == 0

@@ -17,10 +17,17 @@ def make_task(job: JobSpec):
     return cls(build_config(cls, job.task_params, f"env {job.task!r} (env.task)"))
 
 
+def make_job_embodiment(job: JobSpec, task):
+    """The job's embodiment, placed for the task (clear of its fixtures); both backends."""
+    embodiment = make_embodiment(job.embodiment, job.embodiment_params)
+    embodiment.clear_fixtures(task.fixtures_top())
+    return embodiment
+
+
 def build_spec(job: JobSpec, task=None, embodiment=None) -> EnvSpec:
     """The EnvSpec of a job, without compiling anything (servers use this too)."""
     task = task or make_task(job)
-    embodiment = embodiment or make_embodiment(job.embodiment, job.embodiment_params)
+    embodiment = embodiment or make_job_embodiment(job, task)
     layout = embodiment.layout
     observations = {**embodiment.observations(), **task.observations()}
     cams = job.cameras
@@ -114,7 +121,7 @@ class MujocoBackend:
         from arena_eval.envs.mujoco.env import MujocoEnv
 
         task = make_task(job)
-        embodiment = make_embodiment(job.embodiment, job.embodiment_params)
+        embodiment = make_job_embodiment(job, task)
         spec = build_spec(job, task, embodiment)
         variations = job_variations(job)
         models = {

@@ -59,6 +59,11 @@ class Embodiment:
         """Cameras the embodiment carries: job-facing name (``wrist``) -> MJCF camera name."""
         return {}
 
+    def clear_fixtures(self, height: float | None) -> None:
+        """Place the robot so that its ready pose stays ``height`` above the table, where a
+        task's fixtures stand under it (see ``Task.fixtures_top``); a fixed-base arm, whose
+        ready pose is above its workspace anyway, ignores it."""
+
 
 class EmbodimentState:
     """An embodiment bound to one compiled model: reads robot state, writes controls."""

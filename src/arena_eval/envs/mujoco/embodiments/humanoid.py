@@ -78,6 +78,9 @@ class HumanoidModel:
     # palm, x runs along the fingers) or "pinch" (a gripper's frame: z along the fingers, x
     # the closing axis).
     grip: str = "palm"
+    # The grasp points' height above ``base_pos`` at the home pose (m; a test checks it against
+    # the compiled scene): how high the hands start, for tasks with fixtures under them.
+    home_grasp_z: float = 0.0
 
 
 def _fourier_fingers(side: str) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
@@ -143,6 +146,7 @@ def _gr1() -> HumanoidModel:
         grasp={"left": grasp, "right": grasp},
         # The pelvis at the counter's edge and height: both palms reach 0.35-0.65 m out.
         base_pos=(0.15, 0.0, 0.0),
+        home_grasp_z=0.36,
         finger_kp=20.0,  # the hand file's finger damping (1 N m s/rad) makes kp 5 sluggish
         # The file gives every link 0.5 kg (6 kg a hand); Fourier's hand weighs about 0.5 kg.
         hand_mass=0.5,
@@ -202,6 +206,7 @@ def _g1() -> HumanoidModel:
         grip="pinch",
         # The pelvis at the counter's edge, just at its height (the base body is the feet).
         base_pos=(0.2, 0.0, -0.7),
+        home_grasp_z=0.9475,
         finger_kp=5.0,
         rot_weight=0.1,  # 5-joint arms cannot hold every orientation: position comes first
     )
@@ -257,6 +262,7 @@ class Humanoid(Embodiment):
         if mode not in ("joint_pos", "ee_delta"):
             raise ValueError(f"humanoid: unknown action mode {mode!r} (joint_pos or ee_delta)")
         m = MODELS[model]()
+        self.placed = base_pos is not None  # the user's placement: kept as it is
         if base_pos is not None:
             m = replace(m, base_pos=tuple(float(v) for v in base_pos))
         if hands not in ("grip", "fingers"):
@@ -359,6 +365,16 @@ class Humanoid(Embodiment):
 
     def cameras(self) -> dict[str, str]:
         return {key: PREFIX + camera for key, camera in self.model.cameras}
+
+    def clear_fixtures(self, height: float | None) -> None:
+        """Stand so that the hands' ready pose is at least ``height`` above the table (a task
+        whose fixtures stand under it: the microwave under G1's hands), raising the base as a
+        person would straighten up; a placement the user gave is kept."""
+        m = self.model
+        if height is None or self.placed or m.base_pos[2] + m.home_grasp_z >= height:
+            return
+        x, y, _ = m.base_pos
+        self.model = replace(m, base_pos=(x, y, height - m.home_grasp_z))
 
     def attach(self, world: mujoco.MjSpec) -> None:
         m = self.model

@@ -84,6 +84,13 @@ class Task:
         """Static, privileged layout facts for scripted experts (JSON-able)."""
         return {}
 
+    def fixtures_top(self) -> float | None:
+        """How high above the table a robot's ready pose must stay clear of this task's
+        fixtures (their top plus a margin), or None where none stands in front of the robot.
+        A humanoid raises its stance to it (``Embodiment.clear_fixtures``): a robot that starts
+        inside a fixture is pushed out by the solver, differently by each engine."""
+        return None
+
     def episode_steps(self, control_hz: float) -> int:
         return max(1, round(self.config.episode_length_s * control_hz))
 

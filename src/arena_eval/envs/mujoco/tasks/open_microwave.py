@@ -19,6 +19,8 @@ from arena_eval.envs.mujoco.tasks.base import (
 )
 from arena_eval.envs.mujoco.tasks.door import DoorState, DoorTask, add_boxes, add_door
 
+FIXTURE_CLEARANCE = 0.08  # m above the cabinet's top for a ready hand: the fingers hang below
+
 
 class OpenMicrowave(DoorTask):
     name = "open_microwave"
@@ -53,6 +55,10 @@ class OpenMicrowave(DoorTask):
         }
         add_boxes(cabinet, "microwave", walls, {"default": [0.85, 0.85, 0.88, 1]})
         add_door(cabinet, "microwave_door", w, h, c.door_range, [0.15, 0.15, 0.18, 1], handle=True)
+
+    def fixtures_top(self) -> float:
+        # The cabinet stands under G1's hands at its home pose (they started 5 cm into its top).
+        return self.config.height + FIXTURE_CLEARANCE
 
     def info(self) -> dict:
         c = self.config
