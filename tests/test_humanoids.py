@@ -277,14 +277,14 @@ def test_gr1_thumbs_stand_where_the_expert_offsets_its_grasps(make_cfg) -> None:
         env.close()
 
 
-def _deepest_robot_contact(env) -> tuple[float, str]:
-    """The deepest contact between the robot and anything else at the reset state of env 0
-    (m; negative is penetration) and what it touches."""
+def _deepest_robot_contact(env, row: int = 0) -> tuple[float, str]:
+    """The deepest contact between the robot and anything else at the reset state of env
+    ``row`` (m; negative is penetration) and what it touches."""
     import mujoco
 
     group = env.groups[0]
     model = group.sims.model
-    data = group.sims.batch.get_data(0)
+    data = group.sims.batch.get_data(row)
     mujoco.mj_forward(model, data)
     worst, what = 0.0, ""
     for i in range(data.ncon):
@@ -296,34 +296,49 @@ def _deepest_robot_contact(env) -> tuple[float, str]:
 
 
 CLEAR_STARTS = [
-    (env_name, embodiment)
-    for env_name in ("open_microwave", "lift_object", "fridge")
-    for embodiment in ("g1_ik", "g1_joint", "gr1_ik", "gr1_joint")
-    # G1's left elbow hangs over the fridge task's object spot (the object starts 4 cm into
-    # it; G1 has no fridge expert) and brushes a tall box on lift_object (2 mm at seed 0).
-    if not (embodiment.startswith("g1") and env_name in ("fridge", "lift_object"))
-]
+    (env_name, embodiment, obj)
+    for env_name in ("open_microwave", "lift_object", "fridge", "kitchen_pick_and_place")
+    for embodiment in ("g1_ik", "gr1_ik")
+    for obj in ("cracker_box", "ranch_dressing_bottle")
+    # G1's lift keeps its stance (its two-handed expert was measured there): the tallest box
+    # brushes its left elbow by 2 mm in one env of eight.
+    if not (embodiment == "g1_ik" and env_name == "lift_object")
+] + [("press_button", "g1_joint", "cracker_box"), ("open_microwave", "gr1_joint", "cracker_box")]
+RAISED = {"open_microwave", "fridge", "kitchen_pick_and_place", "press_button"}
 
 
-@pytest.mark.parametrize(("env_name", "embodiment"), CLEAR_STARTS)
-def test_humanoids_start_clear_of_the_fixtures(make_cfg, embodiment: str, env_name: str) -> None:
-    """No humanoid starts inside a fixture: G1's ready hands stood 5 cm in the microwave's
-    top (each engine then pushed the arm out its own way; its door "opened" from inside).
-    A task with fixtures under the hands raises the stance; the others keep the model's."""
+@pytest.mark.parametrize(("env_name", "embodiment", "obj"), CLEAR_STARTS)
+def test_humanoids_start_clear_of_fixtures_and_objects(
+    make_cfg, embodiment: str, env_name: str, obj: str
+) -> None:
+    """No humanoid starts inside a fixture or the object, in any of 8 envs (each its own
+    reset draw): G1's ready hands stood 5 cm in the microwave's top (each engine then pushed
+    the arm out its own way; its door "opened" from inside) and its left forearm 3-4 cm in the
+    object on the fridge, pick-and-place and button tasks. There G1 stands taller; GR1, whose
+    hands start higher, keeps its stance everywhere."""
     from arena_eval.envs.mujoco.embodiments.humanoid import MODELS
 
     job = validate(
-        make_cfg(f"env={env_name}", f"embodiment={embodiment}", "num_envs=1", "policy=zero_action")
+        make_cfg(
+            f"env={env_name}",
+            f"embodiment={embodiment}",
+            f"object={obj}",
+            "num_envs=8",
+            "policy=zero_action",
+        )
     )
     env = SimApp.get(job).make_env(job)
     try:
         env.reset(EpisodeSource(0, None))
-        worst, what = _deepest_robot_contact(env)
-        assert worst > -1e-3, f"{embodiment} on {env_name} starts {-worst * 100:.1f} cm in {what}"
+        for row in range(8):
+            worst, what = _deepest_robot_contact(env, row)
+            assert worst > -1e-3, (
+                f"{embodiment} on {env_name} starts {-worst * 100:.1f} cm in {what}"
+            )
         base = env.spec.embodiment_info["base_pos"]
         model = MODELS[embodiment.split("_")[0]]()
-        if env_name == "open_microwave" and embodiment.startswith("g1"):
-            assert base[2] > model.base_pos[2] + 0.05  # stood up: the hands clear the cabinet
+        if env_name in RAISED and embodiment.startswith("g1"):
+            assert base[2] > model.base_pos[2] + 0.05  # stood up: the hands clear what is below
         else:
             assert tuple(base) == model.base_pos
         # The model's stated hand height at home is the compiled scene's.

@@ -20,7 +20,8 @@ def make_task(job: JobSpec):
 def make_job_embodiment(job: JobSpec, task):
     """The job's embodiment, placed for the task (clear of its fixtures); both backends."""
     embodiment = make_embodiment(job.embodiment, job.embodiment_params)
-    embodiment.clear_fixtures(task.fixtures_top())
+    objects = [get_object(name) for name in dict.fromkeys(job.objects)]
+    embodiment.clear_fixtures(task.fixtures_top(objects))
     return embodiment
 
 

@@ -8,6 +8,7 @@ its fixtures, its reset distribution and its terms.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import mujoco
@@ -23,6 +24,10 @@ OBJECT_MOVED_DISTANCE = 0.05
 OBJECT_MOVED_SPEED = 0.5
 DOOR_MOVED_OPENNESS = 0.05
 WORLD_CONTYPE, WORLD_CONAFFINITY = 1, 3
+# How far above an object near the body a humanoid's ready hands stay so that its forearms
+# (which hang lower, near the body) clear it: G1 with the 0.21 m cracker box needs 0.12 m
+# (at 0.08 its shoulder link still touched the box in 2 of 8 envs on the fridge task).
+FOREARM_CLEARANCE = 0.12
 
 
 class Task:
@@ -84,11 +89,19 @@ class Task:
         """Static, privileged layout facts for scripted experts (JSON-able)."""
         return {}
 
-    def fixtures_top(self) -> float | None:
-        """How high above the table a robot's ready pose must stay clear of this task's
-        fixtures (their top plus a margin), or None where none stands in front of the robot.
-        A humanoid raises its stance to it (``Embodiment.clear_fixtures``): a robot that starts
-        inside a fixture is pushed out by the solver, differently by each engine."""
+    # Whether the task's object stands near the body, under a humanoid's forearms at its ready
+    # pose (G1's left forearm started 3-4 cm inside it on these tasks): the ready hands then
+    # keep ``FOREARM_CLEARANCE`` above the job's tallest object.
+    object_under_arms: ClassVar[bool] = False
+
+    def fixtures_top(self, objects: Sequence[ObjectSpec] = ()) -> float | None:
+        """How high above the table a robot's ready hands must stay to clear this task's
+        fixtures and, where ``object_under_arms``, the job's ``objects``; None where nothing
+        stands under them. A humanoid raises its stance to it (``Embodiment.clear_fixtures``):
+        a robot that starts inside a fixture or an object is pushed out by the solver,
+        differently by each engine."""
+        if self.object_under_arms and objects:
+            return max(o.height for o in objects) + FOREARM_CLEARANCE
         return None
 
     def episode_steps(self, control_hz: float) -> int:

@@ -35,6 +35,7 @@ PLACE_SPEED = 0.05  # m/s: "resting"
 
 class Fridge(DoorTask):
     name = "fridge"
+    object_under_arms = True  # the object stands close to the body, within the forearms
 
     @dataclasses.dataclass
     class Config:

@@ -40,6 +40,7 @@ SENSOR_NETFORCE = 3
 
 class KitchenPickAndPlace(Task):
     name = "kitchen_pick_and_place"
+    object_under_arms = True  # the object stands close to the body, within the forearms
 
     @dataclasses.dataclass
     class Config:

@@ -8,6 +8,7 @@ a bystander whose motion ``object_moved_rate`` reports.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
@@ -56,7 +57,7 @@ class OpenMicrowave(DoorTask):
         add_boxes(cabinet, "microwave", walls, {"default": [0.85, 0.85, 0.88, 1]})
         add_door(cabinet, "microwave_door", w, h, c.door_range, [0.15, 0.15, 0.18, 1], handle=True)
 
-    def fixtures_top(self) -> float:
+    def fixtures_top(self, objects: Sequence[ObjectSpec] = ()) -> float:
         # The cabinet stands under G1's hands at its home pose (they started 5 cm into its top).
         return self.config.height + FIXTURE_CLEARANCE
 

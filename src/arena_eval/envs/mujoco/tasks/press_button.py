@@ -31,6 +31,7 @@ CAP_RADIUS, CAP_HEIGHT = 0.022, 0.016
 
 class PressButton(Task):
     name = "press_button"
+    object_under_arms = True  # the object stands close to the body, within the forearms
 
     @dataclasses.dataclass
     class Config:
