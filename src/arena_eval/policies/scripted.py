@@ -523,15 +523,19 @@ class ScriptedExpert(Policy):
         self._other_goal = (other_goal, other.quat[rows].copy(), grip)
         return goal, quat, grip, advance
 
+    def _door(self, obs, rows):
+        """The door's layout and state as a door plan reads them: (phase, timer, hinge
+        position, width, height, hinge angle)."""
+        info = self.spec.task_info
+        phase, timer = self.plan.phase[rows], self.plan.timer[rows]
+        hinge = np.asarray(info["hinge_pos"], dtype=np.float64)
+        angle = obs["door_openness"][:, 0].astype(np.float64) * info["door_range"]
+        return phase, timer, hinge, info["door_width"], info["door_height"], angle
+
     def _microwave_goals(self, obs, rows, ee):
         if self.bimanual and not self.palm:
             return self._microwave_fist_goals(obs, rows, ee)
-        info = self.spec.task_info
-        plan = self.plan
-        phase, timer = plan.phase[rows], plan.timer[rows]
-        hinge = np.asarray(info["hinge_pos"], dtype=np.float64)
-        width, height = info["door_width"], info["door_height"]
-        angle = obs["door_openness"][:, 0].astype(np.float64) * info["door_range"]
+        phase, timer, hinge, width, height, angle = self._door(obs, rows)
         radius, inset = 0.72 * width, 0.035
         lead = np.where(phase >= 2, 0.3, 0.06)
         phi = np.minimum(angle + lead, 1.55)
@@ -564,12 +568,7 @@ class ScriptedExpert(Policy):
         and the cabinet; 3 round the hinge, the fist ahead of the door's inner face, so the
         door swings open before it. The hand's orientation is left as it is (the IK only
         places the fist: a five-joint arm cannot also turn it freely)."""
-        info = self.spec.task_info
-        plan = self.plan
-        phase, timer = plan.phase[rows], plan.timer[rows]
-        hinge = np.asarray(info["hinge_pos"], dtype=np.float64)
-        width, height = info["door_width"], info["door_height"]
-        angle = obs["door_openness"][:, 0].astype(np.float64) * info["door_range"]
+        phase, timer, hinge, width, height, angle = self._door(obs, rows)
         outside = phase <= 1
         radius = np.where(outside, width + FIST_OUTSIDE, FIST_RADIUS * width)
         phi = np.where(phase <= 2, angle - FIST_BEHIND, np.minimum(angle + FIST_LEAD, 1.55))
