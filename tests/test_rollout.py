@@ -136,3 +136,29 @@ def test_index_runs_become_slices() -> None:
     assert isinstance(as_index(np.array([0, 2, 3])), np.ndarray)
     qpos = np.arange(20.0).reshape(2, 10)
     assert np.array_equal(qpos[:, as_index(np.array([3, 4, 5]))], qpos[:, [3, 4, 5]])
+
+
+def test_step_results_own_their_active_flags(make_cfg) -> None:
+    """A step where nothing ends hands out its own copy of the flags and counts every live env;
+    once envs retire, later results count only the live ones."""
+    job = validate(make_cfg("policy=zero_action", "num_envs=3"))
+    env = SimApp.get(job).make_env(job)
+    try:
+        policy = make_policy(job.policy, env.spec)
+        obs = env.reset(EpisodeSource(job.seed, 4))
+        first = env.step(policy.get_action(obs))
+        assert first.stepped == 3 and first.active.all()
+        assert not np.shares_memory(first.active, env.book.active)
+        stepped, obs = [first.stepped], first.obs
+        while True:
+            result = env.step(policy.get_action(obs))
+            stepped.append(result.stepped)
+            obs = result.obs
+            assert result.stepped == env.book.num_active or result.episodes
+            if not result.active.any():
+                break
+        assert first.active.all()  # later steps did not touch an earlier result
+        # 4 episodes on 3 envs: all three run the first round, one env the second.
+        assert sum(stepped) == 4 * env.spec.max_episode_steps
+    finally:
+        env.close()

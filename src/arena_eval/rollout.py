@@ -70,7 +70,8 @@ def rollout(
                     progress(out.steps, len(out.records), result.episodes)
                 if kind == "steps" and out.steps >= stop_at:
                     break
-                if not np.count_nonzero(result.active):
+                # Envs only retire as their episodes end: count them only then.
+                if (result.episodes or not result.stepped) and not np.count_nonzero(result.active):
                     break
         finally:
             out.wall_s = wall_before + time.perf_counter() - start

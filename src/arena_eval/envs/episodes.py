@@ -25,6 +25,7 @@ class EpisodeBook:
         self.values: list[dict] = [{} for _ in range(num_envs)]
         self.rank = rank
         self.active = np.zeros(num_envs, dtype=bool)
+        self.num_active = 0  # np.count_nonzero(active), kept by begin() and start()
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self.episode_index = np.full(num_envs, -1, dtype=np.int64)
         self.episode_seed = np.zeros(num_envs, dtype=np.int64)
@@ -33,10 +34,12 @@ class EpisodeBook:
         # An upper bound on the steps of any running episode: while it is below the limit and
         # no term fired, nothing ends and advance() builds no masks (the common step).
         self._oldest = 0
+        self._unchanged: np.ndarray | None = None  # advance()'s was_active, when nothing ended
 
     def begin(self, source: EpisodeSource) -> None:
         self.source = source
         self.active[:] = False
+        self.num_active = 0
         self._oldest = int(self.steps.max(initial=0))
 
     def start(self, env_ids: np.ndarray) -> np.ndarray:
@@ -54,6 +57,7 @@ class EpisodeBook:
             self.active[env_id] = True
             self.steps[env_id] = 0
             started.append(env_id)
+        self.num_active = int(np.count_nonzero(self.active))
         return np.array(started, dtype=np.int64)
 
     def rngs(self, env_ids: np.ndarray) -> list[np.random.Generator]:
@@ -75,8 +79,11 @@ class EpisodeBook:
             and not np.count_nonzero(success)
             and not np.count_nonzero(failure)
         ):
+            # Nothing ends: ``active`` stays as it is, so result() hands out this same copy.
+            self._unchanged = was_active
             no = np.zeros((4, len(was_active)), dtype=bool)
             return was_active, no[0], no[1], no[2], no[3], _NONE
+        self._unchanged = None
         success = success & was_active
         failure = failure & was_active & ~success
         terminated = success | failure
@@ -143,6 +150,10 @@ class EpisodeBook:
         was_active: np.ndarray,
     ) -> StepResult:
         """The step's result; the reward is 1 where an episode succeeded in this step."""
+        if was_active is self._unchanged:  # advance() ended nothing: no env came or went
+            active, stepped = was_active, self.num_active
+        else:
+            active, stepped = self.active.copy(), int(np.count_nonzero(was_active))
         return StepResult(
             obs=obs,
             reward=success.astype(np.float32) if len(episodes) else self._zero_reward,
@@ -150,6 +161,6 @@ class EpisodeBook:
             truncated=truncated,
             episodes=episodes,
             reset_env_ids=reset_ids,
-            active=self.active.copy(),
-            stepped=int(np.count_nonzero(was_active)),
+            active=active,
+            stepped=stepped,
         )

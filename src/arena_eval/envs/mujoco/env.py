@@ -24,6 +24,7 @@ from arena_eval.envs.mujoco.embodiments.base import Embodiment
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.render import CameraSetup, ModelRenderer
 from arena_eval.envs.mujoco.tasks.base import Task
+from arena_eval.envs.observations import Gather, cached_reads
 
 
 class Sims:
@@ -93,7 +94,6 @@ class MujocoEnv:
                     task.bind(sims.model, sims, obj),
                 )
             )
-        self.obs = {k: np.zeros((n, *s.shape), dtype=s.dtype) for k, s in spec.observations.items()}
         self.book = EpisodeBook(n, spec.max_episode_steps, rank, variations)
         # Per-episode variations: each group's Batch gets per-simulation model fields.
         self.variations = []
@@ -114,6 +114,18 @@ class MujocoEnv:
             private = any(v.visual for v in self.variations)
             self.renderers = [ModelRenderer(g.sims.model, cameras, private) for g in self.groups]
         self.image_keys = tuple(cameras.cameras) if cameras is not None else ()
+        # Observations: each step's state observations are fresh arrays, gathered in one pass
+        # (observations.py); images are drawn into persistent arrays and handed out as copies.
+        self.gather = Gather(
+            spec.observations,
+            n,
+            [(g.index, [*cached_reads(g.robot), *cached_reads(g.task)]) for g in self.groups],
+            skip=self.image_keys,
+        )
+        self.images = {
+            k: np.zeros((n, *spec.observations[k].shape), dtype=spec.observations[k].dtype)
+            for k in self.image_keys
+        }
         self.recorder = None
         self.images_rendered = 0
 
@@ -121,12 +133,12 @@ class MujocoEnv:
     def reset(self, episodes: EpisodeSource) -> dict[str, np.ndarray]:
         self.book.begin(episodes)
         self._start(np.arange(self.spec.num_envs))
-        self._observe()
+        obs = self._observe()
         if self.renderers:
             started = np.flatnonzero(self.active)
             self._render(started)
             self._record(started)
-        return {k: v.copy() for k, v in self.obs.items()}
+        return self._with_images(obs)
 
     def _start(self, env_ids: np.ndarray) -> np.ndarray:
         """Start the next episode on each env, or retire it when the budget is spent."""
@@ -155,12 +167,16 @@ class MujocoEnv:
     # -- stepping ------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.spec.num_envs
-        if len(self.groups) == 1 and np.count_nonzero(self.active) == n:  # one object, all live
+        if len(self.groups) == 1 and self.book.num_active == n:  # one object, every env live
             group = self.groups[0]
             group.robot.apply(actions, slice(None))
             group.sims.batch.step(None, nstep=self.decimation, stage=mujoco.mjtStage.mjSTAGE_VEL)
+            # Observe first: its reads bring the new state rows into this core's caches, which
+            # the physics (on every core) has just filled with its own; the terms then find the
+            # object's state there. Nothing the terms update is observed.
+            obs = self._observe()
             success, failure = group.task.update()
-            return self._finish_step(success, failure)
+            return self._finish_step(success, failure, obs)
         success = np.zeros(n, dtype=bool)
         failure = np.zeros(n, dtype=bool)
         for group in self.groups:
@@ -177,8 +193,11 @@ class MujocoEnv:
             success[group.index], failure[group.index] = group.task.update()
         return self._finish_step(success, failure)
 
-    def _finish_step(self, success: np.ndarray, failure: np.ndarray) -> StepResult:
-        """Count the step, record and restart the episodes that ended, observe."""
+    def _finish_step(
+        self, success: np.ndarray, failure: np.ndarray, obs: dict[str, np.ndarray] | None = None
+    ) -> StepResult:
+        """Count the step, record and restart the episodes that ended, observe (``obs``: the
+        step's observations, already taken before any restart)."""
         was_active, success, failure, terminated, truncated, done = self.book.advance(
             success, failure
         )
@@ -187,11 +206,13 @@ class MujocoEnv:
             self._render(np.flatnonzero(was_active))
             self._record(np.flatnonzero(was_active), episodes)
         reset_ids = self._start(done) if done.size else done
-        self._observe()
+        if obs is None or reset_ids.size:
+            obs = self._observe()
         if self.renderers and reset_ids.size:  # the first frame of the episodes just started
             self._render(reset_ids)
             self._record(reset_ids)
-        obs = {k: v.copy() for k, v in self.obs.items()}
+        if self.image_keys:
+            obs = self._with_images(obs)
         return self.book.result(
             obs, success, terminated, truncated, episodes, reset_ids, was_active
         )
@@ -199,10 +220,18 @@ class MujocoEnv:
     def _episode(self, env_id: int, success: bool, failure: bool) -> EpisodeRecord:
         return self.book.group_record(self.groups, env_id, success, failure)
 
-    def _observe(self) -> None:
+    def _observe(self) -> dict[str, np.ndarray]:
+        """Fresh arrays of the state observations of every env (images come separately)."""
+        obs = self.gather()
         for group in self.groups:
-            group.robot.observe(self.obs, group.index)
-            group.task.observe(self.obs, group.index)
+            group.robot.derive(obs, group.index)
+            group.task.derive(obs, group.index)
+        return obs
+
+    def _with_images(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``obs`` with copies of the current images, every key in the spec's order."""
+        images = {k: v.copy() for k, v in self.images.items()}
+        return {k: obs[k] if k in obs else images[k] for k in self.spec.observations}
 
     def task_space(self) -> TaskSpace | None:
         """A task-space view of a joint-space embodiment that carries an IK, else None."""
@@ -220,14 +249,14 @@ class MujocoEnv:
                 if renderer.private:
                     self.variations[k].sync_render_model(renderer.model, int(row))
                 data = group.sims.batch.get_data(int(row))
-                renderer.render(data, self.obs, int(group.env_ids[row]))
+                renderer.render(data, self.images, int(group.env_ids[row]))
             self.images_rendered += rows.size * len(self.image_keys)
 
     def _record(self, env_ids: np.ndarray, finished: list[EpisodeRecord] = ()) -> None:
         """Hand the recorder the frames of ``env_ids``, then close the episodes ``finished``."""
         if self.recorder is not None:
             self.recorder.record(
-                env_ids, self.book.episode_index, self.obs, self.image_keys, finished
+                env_ids, self.book.episode_index, self.images, self.image_keys, finished
             )
 
     def close(self) -> None:
@@ -236,7 +265,7 @@ class MujocoEnv:
         self.renderers.clear()
         # Batches hold native memory; drop every reference so it is released now, not later.
         self.groups.clear()
-        self.obs.clear()
+        self.images.clear()
 
 
 class TaskSpace:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena_eval.envs.base import ArraySpec
+from arena_eval.envs.observations import Read, cached_reads, observe
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,15 @@ class EmbodimentState:
         """Turn actions of the simulations ``ids`` into actuator controls."""
         raise NotImplementedError
 
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    def reads(self) -> list[Read]:
+        """The observations read straight from the simulation's arrays (``observations.py``):
+        a backend may gather them all at once."""
+        return []
+
+    def derive(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
+        """Write the observations that are computed, not read, into ``out[key][rows]``."""
+
+    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
         """Write this embodiment's observations of every simulation into ``out[key][rows]``."""
-        raise NotImplementedError
+        observe(cached_reads(self), out, rows)
+        self.derive(out, rows)

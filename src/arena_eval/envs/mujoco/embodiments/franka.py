@@ -24,6 +24,7 @@ from arena_eval.envs.mujoco.embodiments.base import (
     EmbodimentState,
     as_index,
 )
+from arena_eval.envs.observations import Read
 
 ARM_JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 # Home pose: gripper pointing down, fingers closing along world y, the grip point 0.42 m in
@@ -133,6 +134,11 @@ class FrankaState(EmbodimentState):
         # Both fingers' targets from the grip command in one product: (a + 1) times +-half
         # the opening (the second finger's sign flip is exact, so the same numbers as before).
         self.finger_scale = np.array([FINGER_OPEN * 0.5, -FINGER_OPEN * 0.5])
+        # The joint_pos action's bounds (joint range, then the grip's [-1, 1]), and whether the
+        # arm's and fingers' controls are runs of columns (views; they are for the Panda).
+        self.joint_action_low = np.r_[lo, -1.0]
+        self.joint_action_high = np.r_[hi, 1.0]
+        self.views = isinstance(self.arm_u, slice) and isinstance(self.finger_u, slice)
         self.delta_low = np.array(franka.layout.low[:6])
         self.delta_high = np.array(franka.layout.high[:6])
         self.target_pos = np.zeros((sims.nsim, 3))
@@ -154,19 +160,20 @@ class FrankaState(EmbodimentState):
         ctrl = sims.ctrl
         # ``ids`` is a slice (every simulation) on the hot path, else an array of rows.
         every = isinstance(ids, slice)
+        # np.minimum/np.maximum, not np.clip: the same result without np.clip's dispatch.
+        if self.franka.mode == "joint_pos" and every and self.views:
+            # The hot path: both clamps at once (arm to its joint range, grip to [-1, 1]), a
+            # copy into the arm's controls, the grip into both fingers' targets.
+            clamped = np.minimum(np.maximum(actions, self.joint_action_low), self.joint_action_high)
+            ctrl[:, self.arm_u] = clamped[:, :7]
+            clamped[:, 7] += 1.0
+            np.multiply(clamped[:, 7:], self.finger_scale, out=ctrl[:, self.finger_u])
+            return
         if self.franka.mode == "joint_pos":
-            # np.minimum/np.maximum, not np.clip: the same result without np.clip's dispatch,
-            # written straight into the controls when they are a view.
-            if every and isinstance(self.arm_u, slice):
-                np.minimum(
-                    np.maximum(actions[:, :7], self.q_low), self.q_high, out=ctrl[:, self.arm_u]
-                )
-            else:
-                targets = np.minimum(np.maximum(actions[:, :7], self.q_low), self.q_high)
-                ctrl[(ids, self.arm_ctrl) if every else np.ix_(ids, self.arm_ctrl)] = targets
+            targets = np.minimum(np.maximum(actions[:, :7], self.q_low), self.q_high)
         else:
             targets = self._ik(actions[:, :6], ids)
-            ctrl[(ids, self.arm_ctrl) if every else np.ix_(ids, self.arm_ctrl)] = targets
+        ctrl[(ids, self.arm_ctrl) if every else np.ix_(ids, self.arm_ctrl)] = targets
         opening = np.minimum(np.maximum(actions[:, -1:], -1.0), 1.0)
         opening += 1.0
         if every and isinstance(self.finger_u, slice):
@@ -190,10 +197,19 @@ class FrankaState(EmbodimentState):
         q = sims.qpos[ids][:, self.qadr[:7]]
         return np.minimum(np.maximum(q + dq, self.q_low), self.q_high)
 
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    def reads(self) -> list[Read]:
         sims = self.sims
-        out["joint_pos"][rows] = sims.qpos[:, self.joint_q]
-        out["joint_vel"][rows] = sims.qvel[:, self.joint_v]
-        out["ee_pos"][rows] = sims.xpos[:, self.ee_body]
-        out["ee_quat"][rows] = sims.xquat[:, self.ee_body]
-        out["gripper_opening"][rows, 0] = sims.qpos[:, self.qadr[7]] - sims.qpos[:, self.qadr[8]]
+        return [
+            Read("joint_pos", sims.qpos, self.joint_q),
+            Read("joint_vel", sims.qvel, self.joint_v),
+            Read("ee_pos", sims.xpos, self.ee_body),
+            Read("ee_quat", sims.xquat, self.ee_body),
+        ]
+
+    def derive(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
+        qpos = self.sims.qpos
+        first, second = qpos[:, self.qadr[7]], qpos[:, self.qadr[8]]
+        if isinstance(rows, slice):  # a view: subtract straight into it
+            np.subtract(first, second, out=out["gripper_opening"][rows, 0])
+        else:
+            out["gripper_opening"][rows, 0] = first - second

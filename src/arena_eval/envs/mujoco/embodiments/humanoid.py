@@ -42,6 +42,7 @@ from arena_eval.envs.base import ArraySpec
 from arena_eval.envs.mujoco.assets import load_spec, package_dir, robosuite_asset
 from arena_eval.envs.mujoco.embodiments import ik
 from arena_eval.envs.mujoco.embodiments.base import ActionLayout, Embodiment, EmbodimentState
+from arena_eval.envs.observations import Read
 
 PREFIX = "robot_"
 HANDS = ("left", "right")  # GR00T's group order
@@ -623,14 +624,17 @@ class HumanoidState(EmbodimentState):
         q = sims.qpos[ids][:, self.arm_qadr]
         return np.clip(q + dq, self.q_low, self.q_high)
 
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    def reads(self) -> list[Read]:
         sims = self.sims
-        out["joint_pos"][rows] = sims.qpos[:, self.qadr]
-        out["joint_vel"][rows] = sims.qvel[:, self.vadr]
-        for i, s in enumerate(HANDS):
+        reads = [Read("joint_pos", sims.qpos, self.qadr), Read("joint_vel", sims.qvel, self.vadr)]
+        for s in HANDS:
             body = self.grasp_body[s]
-            out[f"{s}_ee_pos"][rows] = sims.xpos[:, body]
-            out[f"{s}_ee_quat"][rows] = sims.xquat[:, body]
+            reads += [Read(f"{s}_ee_pos", sims.xpos, body), Read(f"{s}_ee_quat", sims.xquat, body)]
+        return reads
+
+    def derive(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
+        sims = self.sims
+        for i, s in enumerate(HANDS):
             q = sims.qpos[:, self.finger_qadr[s]]
             span = self.span[s]
             moving = span != 0

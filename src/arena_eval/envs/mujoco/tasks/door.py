@@ -125,6 +125,5 @@ class DoorState(TaskState):
     def door_moved(self, row: int) -> bool | None:
         return bool(self.door_moved_flags[row])
 
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        super().observe(out, rows)
+    def derive(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
         out["door_openness"][rows, 0] = self.openness()

@@ -30,6 +30,7 @@ from arena_eval.envs.mujoco.tasks.base import (
     Task,
     TaskState,
 )
+from arena_eval.envs.observations import Read
 
 WALL = 0.01  # wall thickness
 FLOOR = 0.01  # floor plate thickness
@@ -114,7 +115,7 @@ class PickAndPlaceState(TaskState):
         half = np.asarray(c.bin_size) / 2 - c.inside_margin
         self.inside_low = np.asarray(c.bin_xy) - half
         self.inside_high = np.asarray(c.bin_xy) + half
-        self.bin_pos = np.array([*c.bin_xy, TABLE_TOP])
+        self.bin_rows = np.tile([*c.bin_xy, TABLE_TOP], (sims.nsim, 1))  # bin_pos, observed
 
     def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
         c = self.task.config
@@ -132,6 +133,5 @@ class PickAndPlaceState(TaskState):
         resting = np.einsum("ij,ij->i", vel, vel) < c.rest_speed**2
         return inside & pressing & resting, pos[:, 2] < TABLE_TOP + c.drop_height
 
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        super().observe(out, rows)
-        out["bin_pos"][rows] = self.bin_pos
+    def reads(self) -> list[Read]:
+        return [*super().reads(), Read("bin_pos", self.bin_rows)]

@@ -118,8 +118,7 @@ class ButtonState(TaskState):
         success = self.pressed() >= self.task.config.success_pressed
         return success, np.zeros_like(success)
 
-    def observe(self, out: dict[str, np.ndarray], rows: np.ndarray) -> None:
-        super().observe(out, rows)
+    def derive(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
         out["button_pos"][rows, :2] = self.mocap_pos[:, self.mocap, :2]
         out["button_pos"][rows, 2] = self.cap_top
         out["button_pressed"][rows, 0] = self.pressed()
