@@ -131,7 +131,8 @@ def test_a_model_error_arrives_as_a_clear_error(make_cfg, tmp_path):
 
 def test_a_server_killed_mid_run_fails_the_job_and_keeps_its_episodes(make_cfg, tmp_path):
     with served("press") as (port, proc):
-        cfg = press_cfg(make_cfg, port, "num_envs=2", "length.n=200", "policy.timeout_s=2",
+        # More episodes than any machine runs before the kill (200 took 4.9 s on a quick day).
+        cfg = press_cfg(make_cfg, port, "num_envs=2", "length.n=20000", "policy.timeout_s=2",
                         "policy.retry_attempts=2")  # fmt: skip
         killer = threading.Timer(6.0, proc.kill)
         killer.start()
