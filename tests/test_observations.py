@@ -131,3 +131,26 @@ def test_env_observations_equal_direct_reads(make_cfg, env_name, embodiment, ext
             np.testing.assert_array_equal(value, copy, err_msg=f"{key} changed after its step")
     finally:
         env.close()
+
+
+def test_gather_with_a_fallback_read_and_derived_keys() -> None:
+    """A source no buffer holds (a Fortran-ordered array) is read on its own after the takes;
+    derived keys have their place in the fresh block; every key is still fresh per call."""
+    rng = np.random.default_rng(3)
+    state = rng.normal(size=(4, 10))
+    odd = np.asfortranarray(rng.normal(size=(4, 3)))
+    reads = [Read("a", state[:, 2:8], [0, 5]), Read("b", odd, [2, 1])]
+    spec = {"a": ArraySpec((2,)), "d": ArraySpec((3,)), "b": ArraySpec((2,))}
+    gather = Gather(spec, 4, [(slice(0, 4), reads)])
+    assert [r.key for _, r in gather.fallback] == ["b"] and gather.single is None
+    obs = gather()
+    assert list(obs) == ["a", "d", "b"] and obs["d"].shape == (4, 3)
+    np.testing.assert_array_equal(obs["a"], state[:, [2, 7]].astype(np.float32))
+    np.testing.assert_array_equal(obs["b"], odd[:, [2, 1]].astype(np.float32))
+    obs["d"][:] = 1.0  # a state's derive writes the whole key
+    again = gather()
+    assert not any(np.shares_memory(obs[k], again[k]) for k in spec)
+    # Without the fallback, the single-dtype path hands out the same values.
+    plain = Gather({"a": spec["a"], "d": spec["d"]}, 4, [(slice(0, 4), reads[:1])])
+    assert plain.single is not None
+    np.testing.assert_array_equal(plain()["a"], obs["a"])

@@ -144,24 +144,24 @@ class Gather:
         # of its buffer.
         sizes: dict[np.dtype, int] = {}
         self.blocks: dict[str, tuple[np.dtype, int, tuple[int, ...]]] = {}
-        placed = [(dtype, p[1]) for (dtype, _), plan in plans.items() for p in plan["parts"]]
-        for dtype, r in placed + [(np.dtype(spec[r.key].dtype), r) for _, r in fallback]:
-            if r.key in self.blocks:
+        placed = [(dtype, p[1].key) for (dtype, _), plan in plans.items() for p in plan["parts"]]
+        placed += [(np.dtype(spec[r.key].dtype), r.key) for _, r in fallback]
+        # The derived keys get blocks too, after the reads: every key is then a slice of its
+        # dtype's fresh block, handed out in one pass.
+        placed += [(np.dtype(spec[k].dtype), k) for k in self.derived]
+        for dtype, key in placed:
+            if key in self.blocks:
                 continue
-            shape = (n, *spec[r.key].shape)
+            shape = (n, *spec[key].shape)
             off = sizes.get(dtype, 0)
-            self.blocks[r.key] = (dtype, off, shape)
+            self.blocks[key] = (dtype, off, shape)
             sizes[dtype] = off + int(np.prod(shape))
         self.sizes = sizes
-        # Per key, in the spec's order: its block (dtype, start, end, shape), or start -1 for a
-        # derived key (a fresh array of its own).
+        # Per key, in the spec's order: its block's dtype, slice and shape.
         self.layout = []
-        for key, spec_k in self.specs.items():
-            if key in self.blocks:
-                dtype, off, shape = self.blocks[key]
-                self.layout.append((key, dtype, off, off + int(np.prod(shape)), shape))
-            else:
-                self.layout.append((key, np.dtype(spec_k.dtype), -1, -1, (n, *spec_k.shape)))
+        for key in self.specs:
+            dtype, off, shape = self.blocks[key]
+            self.layout.append((key, dtype, slice(off, off + int(np.prod(shape))), shape))
         # Each buffer's take: source element indices and the output positions they fill.
         # Each buffer's take lands in a persistent scratch block of the sources' own dtype (a
         # take that casts on the way buffers its output and reads the uninitialised block);
@@ -190,25 +190,30 @@ class Gather:
                 self.takes.append((plan["flat"], src_idx, scratch[lo : lo + dst_idx.size], None))
             else:
                 self.takes.append((plan["flat"], src_idx, scratch, dst_idx))
+        # The common case, every key in one dtype that has reads, none of them a fallback:
+        # one cast, one comprehension.
+        self.single = None
+        if len(sizes) == 1 and len(self.scratch) == 1 and not fallback:
+            ((dtype, scratch),) = self.scratch.items()
+            self.single = (dtype, scratch, [(k, sl, shape) for k, _, sl, shape in self.layout])
 
     def __call__(self) -> dict[str, np.ndarray]:
         """Fresh observation arrays of every env, in the spec's order: the reads filled, the
-        derived ones uninitialised."""
+        derived ones to be written whole."""
         for flat, src, out, dst in self.takes:
             if dst is None:
                 flat.take(src, out=out, mode="clip")  # indices are in range by construction
             else:
                 out[dst] = flat[src]
+        if self.single is not None:
+            dtype, scratch, views = self.single
+            buf = scratch.astype(dtype)
+            return {key: buf[sl].reshape(shape) for key, sl, shape in views}
         bufs = {dtype: scratch.astype(dtype) for dtype, scratch in self.scratch.items()}
         for dtype, size in self.sizes.items():
-            if dtype not in bufs:  # only fallback reads of this dtype
+            if dtype not in bufs:  # only fallback reads or derived keys of this dtype
                 bufs[dtype] = np.empty(size, dtype=dtype)
-        obs = {}
-        for key, dtype, lo, hi, shape in self.layout:
-            if lo < 0:
-                obs[key] = np.empty(shape, dtype=dtype)
-            else:
-                obs[key] = bufs[dtype][lo:hi].reshape(shape)
+        obs = {key: bufs[dtype][sl].reshape(shape) for key, dtype, sl, shape in self.layout}
         for index, r in self.fallback:
             r.write(obs, index)
         return obs

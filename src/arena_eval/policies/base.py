@@ -147,9 +147,13 @@ def make_policy(policy_cfg: Mapping[str, Any], spec: EnvSpec) -> Policy:
 
 def as_actions(actions: Any, spec: EnvSpec) -> np.ndarray:
     """Accept numpy arrays or torch tensors from a policy; check the shape once, clearly."""
-    if hasattr(actions, "detach"):  # torch.Tensor, without importing torch here
-        actions = actions.detach().cpu().numpy()
-    actions = np.asarray(actions, dtype=np.float64)
+    if type(actions) is np.ndarray:  # the common case, without an attribute lookup
+        if actions.dtype != np.float64:
+            actions = actions.astype(np.float64)
+    else:
+        if hasattr(actions, "detach"):  # torch.Tensor, without importing torch here
+            actions = actions.detach().cpu().numpy()
+        actions = np.asarray(actions, dtype=np.float64)
     if actions.shape != (spec.num_envs, spec.action_dim):
         raise PolicyError(
             f"policy returned actions of shape {actions.shape}; the env expects "

@@ -139,6 +139,23 @@ class FrankaState(EmbodimentState):
         self.joint_action_low = np.r_[lo, -1.0]
         self.joint_action_high = np.r_[hi, 1.0]
         self.views = isinstance(self.arm_u, slice) and isinstance(self.finger_u, slice)
+        # The joint_pos step on whole arrays of one shape (NumPy's fast path, no broadcasting,
+        # no slicing): each control's action column (the grip twice), clamped, shifted (the grip
+        # by +1, the arm by -0.0, which leaves every number as it is, signed zeros too) and
+        # scaled (the arm by 1), then copied into the arm's and fingers' controls, when those
+        # are one run of columns (the Panda's are).
+        self.run = self.views and self.arm_u.stop == self.finger_u.start and self.arm_u.step is None
+        if self.run:
+            self.run_ctrl = sims.ctrl[:, self.arm_u.start : self.finger_u.stop]
+            self.run_columns = np.r_[np.arange(7), 7, 7]
+            rows = (sims.nsim, 1)
+            self.run_low = np.tile(self.joint_action_low[self.run_columns], rows)
+            self.run_high = np.tile(self.joint_action_high[self.run_columns], rows)
+            self.run_shift = np.tile(np.r_[np.full(7, -0.0), 1.0, 1.0], rows)
+            self.run_scale = np.tile(np.r_[np.ones(7), self.finger_scale], rows)
+            self.run_scratch = np.empty(self.run_ctrl.shape)
+        self.finger_q = (sims.qpos[:, self.qadr[7]], sims.qpos[:, self.qadr[8]])  # live views
+        self.opening = np.zeros(sims.nsim)
         self.delta_low = np.array(franka.layout.low[:6])
         self.delta_high = np.array(franka.layout.high[:6])
         self.target_pos = np.zeros((sims.nsim, 3))
@@ -161,9 +178,18 @@ class FrankaState(EmbodimentState):
         # ``ids`` is a slice (every simulation) on the hot path, else an array of rows.
         every = isinstance(ids, slice)
         # np.minimum/np.maximum, not np.clip: the same result without np.clip's dispatch.
+        if self.franka.mode == "joint_pos" and every and self.run:
+            u = self.run_scratch
+            actions.take(self.run_columns, 1, u)
+            np.maximum(u, self.run_low, out=u)
+            np.minimum(u, self.run_high, out=u)
+            np.add(u, self.run_shift, out=u)
+            np.multiply(u, self.run_scale, out=u)
+            self.run_ctrl[...] = u
+            return
         if self.franka.mode == "joint_pos" and every and self.views:
-            # The hot path: both clamps at once (arm to its joint range, grip to [-1, 1]), a
-            # copy into the arm's controls, the grip into both fingers' targets.
+            # Both clamps at once (arm to its joint range, grip to [-1, 1]), a copy into the
+            # arm's controls, the grip into both fingers' targets.
             clamped = np.minimum(np.maximum(actions, self.joint_action_low), self.joint_action_high)
             ctrl[:, self.arm_u] = clamped[:, :7]
             clamped[:, 7] += 1.0
@@ -207,9 +233,9 @@ class FrankaState(EmbodimentState):
         ]
 
     def derive(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
-        qpos = self.sims.qpos
-        first, second = qpos[:, self.qadr[7]], qpos[:, self.qadr[8]]
-        if isinstance(rows, slice):  # a view: subtract straight into it
-            np.subtract(first, second, out=out["gripper_opening"][rows, 0])
+        first, second = self.finger_q
+        if isinstance(rows, slice):  # in float64 (one dtype: the fast path), then cast in
+            np.subtract(first, second, out=self.opening)
+            out["gripper_opening"][rows, 0] = self.opening
         else:
             out["gripper_opening"][rows, 0] = first - second

@@ -133,9 +133,13 @@ class TaskState:
         # The moved test: displacement and velocity side by side, so that one square and one sum
         # serve both; each step only raises the episode's peaks (squared displacement, squared
         # speed), and ``moved`` compares them with the thresholds when an episode's record asks.
-        self._motion = np.zeros((m, 2, 3))
-        self._peak = np.zeros((m, 2))
-        self._motion_limits = np.array([OBJECT_MOVED_DISTANCE**2, OBJECT_MOVED_SPEED**2])
+        # Laid out (axis, displacement|velocity, simulation): each operation then runs on whole
+        # contiguous arrays of one shape, NumPy's fast path (docs/performance.md).
+        self._motion = np.zeros((3, 2, m))
+        self._start = np.zeros((3, 2, m))  # [:, 0] the start position, [:, 1] stays zero
+        self._sum = np.zeros((2, m))
+        self._peak = np.zeros((2, m))
+        self._motion_limits = np.array([[OBJECT_MOVED_DISTANCE**2], [OBJECT_MOVED_SPEED**2]])
 
     # -- resets --------------------------------------------------------------------------
     def place_object(self, rows: np.ndarray, xy: np.ndarray, yaw: np.ndarray) -> None:
@@ -163,7 +167,8 @@ class TaskState:
     def after_reset(self, rows: np.ndarray) -> None:
         """Record the starting values that the episode's metrics compare against."""
         self.start_pos[rows] = self.sims.qpos[rows, self.obj_q : self.obj_q + 3]
-        self._peak[rows] = 0.0
+        self._start[:, 0, rows] = self.start_pos[rows].T
+        self._peak[:, rows] = 0.0
         for flags in self.subtasks.values():
             flags[rows] = False
 
@@ -173,7 +178,7 @@ class TaskState:
         """Per simulation: whether this episode's object has moved (the reference's
         ``object_moved``: displaced over 5 cm from its start or faster than 0.5 m/s, at any
         step so far)."""
-        return np.logical_or.reduce(self._peak > self._motion_limits, axis=1)
+        return np.logical_or.reduce(self._peak > self._motion_limits, axis=0)
 
     def object_pos(self) -> np.ndarray:
         return self.pos_view
@@ -181,14 +186,18 @@ class TaskState:
     def update(self) -> tuple[np.ndarray, np.ndarray]:
         """After a control step: update per-episode trackers; return (success, failure)."""
         # Squared norms, no square roots; displacement and velocity in one scratch array; the
-        # thresholds only when a record asks (``moved``): five array operations where there
-        # were nine, and each costs microseconds once the physics has evicted the caches
-        # (docs/performance.md, "Where the 16-env gap goes").
-        motion = self._motion
-        np.subtract(self.pos_view, self.start_pos, out=motion[:, 0])
-        np.copyto(motion[:, 1], self.lin_vel_view)
+        # thresholds only when a record asks (``moved``). Each operation costs microseconds
+        # once the physics has evicted the caches, less on whole arrays of one shape
+        # (docs/performance.md, "Where the 16-env gap goes"); the sums run x + y + z in that
+        # order, as the reduction over the last axis did.
+        motion, total = self._motion, self._sum
+        motion[:, 0] = self.pos_view.T
+        motion[:, 1] = self.lin_vel_view.T
+        np.subtract(motion, self._start, out=motion)  # the velocity less +0.0: unchanged
         np.multiply(motion, motion, out=motion)
-        np.maximum(self._peak, np.add.reduce(motion, axis=2), out=self._peak)
+        np.add(motion[0], motion[1], out=total)
+        np.add(total, motion[2], out=total)
+        np.maximum(self._peak, total, out=self._peak)
         return self.terms()
 
     def terms(self) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,11 @@ class LiftState(TaskState):
         self.hold_needed = max(1, round(task.config.hold_s * sims.control_hz))
         self.lift_z = np.zeros(sims.nsim)  # the height that counts as lifted, per episode
         self.drop_z = TABLE_TOP + task.config.drop_height
+        # The terms' operands as whole arrays of one shape and dtype (NumPy's fast path).
+        self._z = self.pos_view[:, 2]
+        self._ones = np.ones(sims.nsim, dtype=np.int64)
+        self._needed = np.full(sims.nsim, self.hold_needed, dtype=np.int64)
+        self._drop = np.full(sims.nsim, self.drop_z)
 
     def reset(self, rows: np.ndarray, rngs: list[np.random.Generator]) -> None:
         c = self.task.config
@@ -54,7 +59,7 @@ class LiftState(TaskState):
         self.lift_z[rows] = self.start_pos[rows, 2] + self.task.config.lift_height
 
     def terms(self) -> tuple[np.ndarray, np.ndarray]:
-        z = self.object_pos()[:, 2]
-        self.held_steps += 1  # steps held up so far, back to 0 once it is not
-        self.held_steps *= z >= self.lift_z
-        return self.held_steps >= self.hold_needed, z < self.drop_z
+        z, held = self._z, self.held_steps
+        np.add(held, self._ones, out=held)  # steps held up so far, back to 0 once it is not
+        held *= z >= self.lift_z
+        return np.greater_equal(held, self._needed), np.less(z, self._drop)
