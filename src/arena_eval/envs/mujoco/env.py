@@ -20,10 +20,10 @@ from arena_eval.envs.base import (
     task_space_spec,
 )
 from arena_eval.envs.episodes import EpisodeBook
-from arena_eval.envs.mujoco.embodiments.base import Embodiment
+from arena_eval.envs.mujoco.embodiments.base import Embodiment, EmbodimentState
 from arena_eval.envs.mujoco.objects import ObjectSpec
 from arena_eval.envs.mujoco.render import CameraSetup, ModelRenderer
-from arena_eval.envs.mujoco.tasks.base import Task
+from arena_eval.envs.mujoco.tasks.base import Task, TaskState
 from arena_eval.envs.observations import Gather, cached_reads
 
 
@@ -126,6 +126,14 @@ class MujocoEnv:
             k: np.zeros((n, *spec.observations[k].shape), dtype=spec.observations[k].dtype)
             for k in self.image_keys
         }
+        # The states that compute observations (a state's ``derive`` left as its base class's
+        # writes nothing): only these are called on each step.
+        self.derives = [
+            (state.derive, g.index)
+            for g in self.groups
+            for state, base in ((g.robot, EmbodimentState), (g.task, TaskState))
+            if type(state).derive is not base.derive
+        ]
         self.recorder = None
         self.images_rendered = 0
 
@@ -223,9 +231,8 @@ class MujocoEnv:
     def _observe(self) -> dict[str, np.ndarray]:
         """Fresh arrays of the state observations of every env (images come separately)."""
         obs = self.gather()
-        for group in self.groups:
-            group.robot.derive(obs, group.index)
-            group.task.derive(obs, group.index)
+        for derive, index in self.derives:
+            derive(obs, index)
         return obs
 
     def _with_images(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
