@@ -154,3 +154,19 @@ def test_gather_with_a_fallback_read_and_derived_keys() -> None:
     plain = Gather({"a": spec["a"], "d": spec["d"]}, 4, [(slice(0, 4), reads[:1])])
     assert plain.single is not None
     np.testing.assert_array_equal(plain()["a"], obs["a"])
+
+
+def test_constant_reads_are_read_once() -> None:
+    """A read declared constant is taken when the gather is built and kept in its block; the
+    other reads follow their arrays on every call."""
+    state = np.arange(12.0).reshape(3, 4)
+    table = np.tile([0.1, 0.2], (3, 1))
+    reads = [Read("s", state, [1, 3]), Read("t", table, constant=True)]
+    spec = {"s": ArraySpec((2,)), "t": ArraySpec((2,))}
+    gather = Gather(spec, 3, [(slice(0, 3), reads)])
+    assert len(gather.takes) == 1  # only the state is taken per call
+    state += 1.0
+    table[:] = 9.0  # (a constant table does not change; if it did, the gather would not see it)
+    obs = gather()
+    np.testing.assert_array_equal(obs["s"], state[:, [1, 3]].astype(np.float32))
+    np.testing.assert_array_equal(obs["t"], np.tile(np.float32([0.1, 0.2]), (3, 1)))

@@ -97,8 +97,9 @@ def test_moved_follows_its_thresholds(lift_env) -> None:
 
 
 def test_nothing_ended_flags_are_shared_and_read_only(lift_env) -> None:
-    """A step where no episode ends hands out one read-only array of False for all four flags
-    and the zero reward; writing to them is an error, not a change to later steps."""
+    """A step where no episode ends hands out one read-only array of False for all four flags,
+    the zero reward and a read-only snapshot of the active flags; writing to them is an error,
+    not a change to later steps."""
     book = lift_env.book
     out = book.advance(np.zeros(N, bool), np.zeros(N, bool))
     was_active, success, failure, terminated, truncated, done = out
@@ -110,6 +111,9 @@ def test_nothing_ended_flags_are_shared_and_read_only(lift_env) -> None:
     with pytest.raises(ValueError, match="read-only"):
         result.reward[0] = 1.0
     assert result.active is was_active and result.stepped == N
+    assert not np.shares_memory(result.active, book.active)
+    with pytest.raises(ValueError, match="read-only"):
+        result.active[0] = False  # the flags are the step's, not the book's
 
 
 class _Spec:

@@ -15,6 +15,12 @@ _NONE = np.zeros(0, dtype=np.int64)  # no env ended this step
 _NONE.flags.writeable = False
 
 
+def _frozen(flags: np.ndarray) -> np.ndarray:
+    copy = flags.copy()
+    copy.flags.writeable = False
+    return copy
+
+
 class EpisodeBook:
     def __init__(
         self, num_envs: int, max_episode_steps: int, rank: int = 0, variations=None
@@ -29,6 +35,9 @@ class EpisodeBook:
         self.num_active = 0  # np.count_nonzero(active), kept by begin() and start()
         self.steps = np.zeros(num_envs, dtype=np.int64)
         self._counting = np.zeros(num_envs, dtype=np.int64)  # ``active`` as 0/1, for steps
+        # A read-only copy of ``active``, made where it changes (begin, start): each step's
+        # result hands it out as its own flags, with no copy per step.
+        self._snapshot = _frozen(self.active)
         self.episode_index = np.full(num_envs, -1, dtype=np.int64)
         self.episode_seed = np.zeros(num_envs, dtype=np.int64)
         self.source: EpisodeSource | None = None
@@ -48,6 +57,7 @@ class EpisodeBook:
         self.active[:] = False
         self.num_active = 0
         self._counting[:] = 0
+        self._snapshot = _frozen(self.active)
         self._oldest = int(self.steps.max(initial=0))
 
     def start(self, env_ids: np.ndarray) -> np.ndarray:
@@ -67,6 +77,7 @@ class EpisodeBook:
             started.append(env_id)
         self.num_active = int(np.count_nonzero(self.active))
         self._counting[:] = self.active
+        self._snapshot = _frozen(self.active)
         return np.array(started, dtype=np.int64)
 
     def rngs(self, env_ids: np.ndarray) -> list[np.random.Generator]:
@@ -79,7 +90,7 @@ class EpisodeBook:
         """Count one step of the active envs; return (was_active, success, failure,
         terminated, truncated, done ids). Success wins over failure within a step; an env
         times out at the step limit, or where ``time_out`` says its simulator's clock did."""
-        was_active = self.active.copy()
+        was_active = self._snapshot
         # +1 where active, without a masked write; ``active`` changes only in begin() and
         # start(), which keep its 0/1 copy, so the sum has operands of one dtype (the fast path).
         np.add(self.steps, self._counting, out=self.steps)
@@ -164,7 +175,7 @@ class EpisodeBook:
         if was_active is self._unchanged:  # advance() ended nothing: no env came or went
             active, stepped = was_active, self.num_active
         else:
-            active, stepped = self.active.copy(), int(np.count_nonzero(was_active))
+            active, stepped = self._snapshot, int(np.count_nonzero(was_active))
         reward = success.astype(np.float32) if episodes else self._zero_reward
         # Positional, in the field order (half the cost of keywords, on every step).
         return StepResult(obs, reward, terminated, truncated, episodes, reset_ids, active, stepped)

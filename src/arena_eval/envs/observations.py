@@ -31,13 +31,18 @@ class Read:
 
     ``source`` is an (m, ...) array that the simulation updates in place (a live view, never a
     copy taken once); ``index`` selects within one row, as ``source[:, index]`` would (an int,
-    a slice or an index array on the first axis after the rows)."""
+    a slice or an index array on the first axis after the rows). ``constant``: the values
+    never change once the state is built (a table of object sizes): :class:`Gather` reads them
+    once instead of on every step."""
 
-    __slots__ = ("_rows", "cols", "key", "source")
+    __slots__ = ("_rows", "cols", "constant", "key", "source")
 
-    def __init__(self, key: str, source: np.ndarray, index=slice(None)) -> None:
+    def __init__(
+        self, key: str, source: np.ndarray, index=slice(None), constant: bool = False
+    ) -> None:
         self.key = key
         self.source = source
+        self.constant = constant
         inner = np.arange(int(np.prod(source.shape[1:], dtype=np.int64))).reshape(source.shape[1:])
         self.cols = np.atleast_1d(inner[index]).ravel().astype(np.intp)
         rows = source.reshape(source.shape[0], -1)
@@ -136,7 +141,7 @@ class Gather:
                     fallback.append((index, r))
                     continue
                 flat, start, row, inner = found
-                buf = (flat.__array_interface__["data"][0], flat.size, flat.dtype.str)
+                buf = (flat.__array_interface__["data"][0], flat.size, flat.dtype.str, r.constant)
                 plan = plans.setdefault((dtype, buf), {"flat": flat, "parts": []})
                 plan["parts"].append((index, r, start, row, inner))
         self.fallback = fallback
@@ -185,7 +190,9 @@ class Gather:
                 dst.append((off + env_ids[:, None] * width + np.arange(width)[None, :]).ravel())
             src_idx, dst_idx = np.concatenate(src), np.concatenate(dst)
             scratch, lo = self.scratch[dtype], int(dst_idx[0])
-            if np.array_equal(dst_idx, np.arange(lo, lo + dst_idx.size)):
+            if plan["parts"][0][1].constant:  # read now, kept in the scratch for every step
+                scratch[dst_idx] = plan["flat"][src_idx]
+            elif np.array_equal(dst_idx, np.arange(lo, lo + dst_idx.size)):
                 # One contiguous run (a single group in env order): take straight into it.
                 self.takes.append((plan["flat"], src_idx, scratch[lo : lo + dst_idx.size], None))
             else:

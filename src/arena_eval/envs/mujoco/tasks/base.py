@@ -213,7 +213,7 @@ class TaskState:
             Read("object_pos", qpos, slice(q, q + 3)),
             Read("object_quat", qpos, slice(q + 3, q + 7)),
             Read("object_lin_vel", self.sims.qvel, slice(v, v + 3)),
-            Read("object_size", self.size_rows),
+            Read("object_size", self.size_rows, constant=True),
         ]
 
     def derive(self, out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:

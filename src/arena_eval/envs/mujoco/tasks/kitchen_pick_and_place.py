@@ -134,4 +134,4 @@ class PickAndPlaceState(TaskState):
         return inside & pressing & resting, pos[:, 2] < TABLE_TOP + c.drop_height
 
     def reads(self) -> list[Read]:
-        return [*super().reads(), Read("bin_pos", self.bin_rows)]
+        return [*super().reads(), Read("bin_pos", self.bin_rows, constant=True)]
