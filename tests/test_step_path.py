@@ -143,3 +143,42 @@ def test_as_actions_takes_torch_tensors_and_refuses_bad_shapes() -> None:
     assert got.dtype == np.float64 and np.all(got == 0.5)
     with pytest.raises(PolicyError, match=r"shape \(2, 4\).*expects \(2, 3\)"):
         as_actions(np.zeros((2, 4), dtype=np.float32), _Spec)
+
+
+@pytest.mark.parametrize(
+    ("env_name", "embodiment"), [("lift_object", "franka_ik"), ("fridge", "gr1_ik")]
+)
+def test_point_jacobian_equals_mujoco(make_cfg, env_name: str, embodiment: str) -> None:
+    """The IK's Jacobian from bound fields equals ``Batch.jac``'s columns to the bit, after
+    resets and along a run of random actions, for the whole batch and for a subset; a dof
+    outside a hand's chain (the other arm) is an exact zero column, as MuJoCo's is; and the
+    memory layout is the one the gathered columns had (dls()'s products round by it)."""
+    job = validate(make_cfg(f"env={env_name}", f"embodiment={embodiment}", "num_envs=3"))
+    env = SimApp.get(job).make_env(job)
+    try:
+        robot, sims = env.groups[0].robot, env.groups[0].sims
+        if isinstance(robot.jacobian, dict):
+            pairs = [(robot.jacobian[s], robot.grasp_body[s]) for s in robot.jacobian]
+        else:
+            pairs = [(robot.jacobian, robot.ee_body)]
+        env.reset(EpisodeSource(job.seed, None))
+        rng = np.random.default_rng(0)
+        low, high = np.asarray(env.spec.action_low), np.asarray(env.spec.action_high)
+        outside_seen = False
+        for _ in range(40):
+            for jacobian, body in pairs:
+                for ids in (slice(None), np.array([0, 2])):
+                    point = sims.xpos[ids, body]
+                    got = jacobian(point, ids)
+                    jacp, jacr = sims.batch.jac(
+                        body, point, None if isinstance(ids, slice) else ids
+                    )
+                    dofs = jacobian.dofs
+                    want = np.concatenate([jacp[:, :, dofs], jacr[:, :, dofs]], axis=1)
+                    assert got.tobytes() == want.tobytes() and got.strides == want.strides
+                    outside_seen |= bool(jacobian.outside.any())
+                    assert not got[:, :, jacobian.outside].any()
+            env.step(rng.uniform(low, high, size=(3, env.spec.action_dim)))
+        assert outside_seen == (embodiment == "gr1_ik")
+    finally:
+        env.close()

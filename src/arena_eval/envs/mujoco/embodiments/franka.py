@@ -158,6 +158,13 @@ class FrankaState(EmbodimentState):
         self.opening = np.zeros(sims.nsim)
         self.delta_low = np.array(franka.layout.low[:6])
         self.delta_high = np.array(franka.layout.high[:6])
+        # The IK's Jacobian from bound fields (bound now: a field bound later reads zero until
+        # the next call); joint_pos never needs it, and binding costs a copy per call.
+        self.jacobian = (
+            ik.PointJacobian(model, sims.batch, self.ee_body, self.arm_dofs)
+            if franka.mode == "ee_delta"
+            else None
+        )
         self.target_pos = np.zeros((sims.nsim, 3))
         self.target_quat = np.tile([1.0, 0, 0, 0], (sims.nsim, 1))
 
@@ -217,9 +224,7 @@ class FrankaState(EmbodimentState):
             self.target_pos[ids], self.target_quat[ids], pos, quat, delta, f.max_lag
         )
         self.target_pos[ids], self.target_quat[ids] = target_pos, target_quat
-        jacp, jacr = sims.batch.jac(self.ee_body, pos, None if isinstance(ids, slice) else ids)
-        jac = np.concatenate([jacp[:, :, self.arm_dofs], jacr[:, :, self.arm_dofs]], axis=1)
-        dq = ik.dls(jac, error, f.ik_damping)
+        dq = ik.dls(self.jacobian(pos, ids), error, f.ik_damping)
         q = sims.qpos[ids][:, self.qadr[:7]]
         return np.minimum(np.maximum(q + dq, self.q_low), self.q_high)
 

@@ -544,6 +544,11 @@ class HumanoidState(EmbodimentState):
         lo_a, hi_a = np.array(ts.layout.low), np.array(ts.layout.high)
         self.delta_low = {s: lo_a[self.ee_cols[s]] for s in HANDS}
         self.delta_high = {s: hi_a[self.ee_cols[s]] for s in HANDS}
+        # Each hand's Jacobian over the arm (and waist) dofs, from bound fields: the other
+        # arm's columns are zero, as MuJoCo's are for dofs outside the hand's chain.
+        self.jacobian = {
+            s: ik.PointJacobian(model, sims.batch, self.grasp_body[s], self.arm_dofs) for s in HANDS
+        }
         n = sims.nsim
         self.target_pos = {s: np.zeros((n, 3)) for s in HANDS}
         self.target_quat = {s: np.tile([1.0, 0, 0, 0], (n, 1)) for s in HANDS}
@@ -600,7 +605,6 @@ class HumanoidState(EmbodimentState):
     def _ik(self, actions: np.ndarray, ids: np.ndarray | slice) -> np.ndarray:
         """Both hands' targets move by their deltas; one DLS step on the stacked Jacobian."""
         sims = self.sims
-        sel = None if isinstance(ids, slice) else ids
         errors, jacs = [], []
         for s in HANDS:
             body = self.grasp_body[s]
@@ -615,8 +619,7 @@ class HumanoidState(EmbodimentState):
                 self.humanoid.max_lag,
             )
             self.target_pos[s][ids], self.target_quat[s][ids] = target_pos, target_quat
-            jacp, jacr = sims.batch.jac(body, pos, sel)
-            jacs.append(np.concatenate([jacp[:, :, self.arm_dofs], jacr[:, :, self.arm_dofs]], 1))
+            jacs.append(self.jacobian[s](pos, ids))
             errors.append(error)
         jac = np.concatenate(jacs, axis=1) * self.row_weight[:, None]
         error = np.concatenate(errors, axis=1) * self.row_weight

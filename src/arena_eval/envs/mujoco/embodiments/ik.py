@@ -40,3 +40,48 @@ def dls(jac: np.ndarray, error: np.ndarray, damping: float) -> np.ndarray:
     rows = np.arange(jac.shape[1])
     jjt[:, rows, rows] += damping**2  # + lambda^2 I, on the diagonal only
     return (jac_t @ np.linalg.solve(jjt, error[:, :, None]))[:, :, 0]
+
+
+class PointJacobian:
+    """Jacobians of a point on ``body`` over the chosen ``dofs`` in every simulation of a
+    persistent batch, from its bound ``cdof`` and ``subtree_com``.
+
+    The arithmetic is MuJoCo's ``mj_jac`` (the point's offset from its tree's subtree centre of
+    mass; per dof, the motion's linear part plus its angular part crossed with the offset; zero
+    for a dof outside the body's chain), so the result equals ``Batch.jac``'s to the bit (a
+    test checks it). ``Batch.jac`` runs the kinematics again for each simulation and leaves
+    its next step to start afresh instead of continuing from the stages the last step computed
+    (+60 µs of physics per 16-env step, docs/performance.md); the bound fields are already
+    current, because the env steps to ``mjSTAGE_VEL`` and resets with ``forward``.
+    """
+
+    def __init__(self, model, batch, body: int, dofs: np.ndarray) -> None:
+        chain, b = set(), body
+        while b > 0:
+            chain.add(b)
+            b = int(model.body_parentid[b])
+        dofs = np.asarray(dofs)
+        self.outside = ~np.isin(model.dof_bodyid[dofs], list(chain))
+        self.cdof = batch.bind("cdof")  # (nsim, nv, 6): angular, then linear motion per dof
+        self.com = batch.bind("subtree_com")
+        self.root = int(model.body_rootid[body])
+        self.dofs = dofs
+
+    def __call__(self, point: np.ndarray, ids: np.ndarray | slice) -> np.ndarray:
+        """``[n, 6, k]``: the positional rows, then the rotational ones, for ``point`` ``[n, 3]``
+        in the simulations ``ids`` (a slice for all)."""
+        cdof = self.cdof[ids][:, self.dofs]
+        ang, lin = cdof[..., :3], cdof[..., 3:]
+        off = point - self.com[ids, self.root]
+        ox, oy, oz = off[:, 0:1], off[:, 1:2], off[:, 2:3]
+        ax, ay, az = ang[..., 0], ang[..., 1], ang[..., 2]
+        # Dof-major in memory, as the columns gathered from Batch.jac's output were: the batched
+        # products in dls() round according to the layout, so this keeps them bit-identical.
+        jac = np.empty((len(self.dofs), len(off), 6)).transpose(1, 2, 0)
+        jac[:, 0] = lin[..., 0] + (ay * oz - az * oy)
+        jac[:, 1] = lin[..., 1] + (az * ox - ax * oz)
+        jac[:, 2] = lin[..., 2] + (ax * oy - ay * ox)
+        jac[:, 3:] = ang.transpose(0, 2, 1)
+        if self.outside.any():
+            jac[:, :, self.outside] = 0.0
+        return jac
