@@ -161,7 +161,7 @@ class FrankaState(EmbodimentState):
         # The IK's Jacobian from bound fields (bound now: a field bound later reads zero until
         # the next call); joint_pos never needs it, and binding costs a copy per call.
         self.jacobian = (
-            ik.PointJacobian(model, sims.batch, self.ee_body, self.arm_dofs)
+            ik.point_jacobian(model, sims.batch, self.ee_body, self.arm_dofs)
             if franka.mode == "ee_delta"
             else None
         )

@@ -547,7 +547,8 @@ class HumanoidState(EmbodimentState):
         # Each hand's Jacobian over the arm (and waist) dofs, from bound fields: the other
         # arm's columns are zero, as MuJoCo's are for dofs outside the hand's chain.
         self.jacobian = {
-            s: ik.PointJacobian(model, sims.batch, self.grasp_body[s], self.arm_dofs) for s in HANDS
+            s: ik.point_jacobian(model, sims.batch, self.grasp_body[s], self.arm_dofs)
+            for s in HANDS
         }
         n = sims.nsim
         self.target_pos = {s: np.zeros((n, 3)) for s in HANDS}

@@ -85,3 +85,25 @@ class PointJacobian:
         if self.outside.any():
             jac[:, :, self.outside] = 0.0
         return jac
+
+
+class GatheredJacobian:
+    """The same ``[n, 6, k]`` Jacobian from the batch's own ``jac``: for a state whose
+    simulations are not a ``mujoco.batch.Batch`` (Isaac Lab's mirror of them answers ``jac``
+    from the articulation's Jacobians)."""
+
+    def __init__(self, batch, body: int, dofs: np.ndarray) -> None:
+        self.batch, self.body, self.dofs = batch, body, np.asarray(dofs)
+
+    def __call__(self, point: np.ndarray, ids: np.ndarray | slice) -> np.ndarray:
+        jacp, jacr = self.batch.jac(self.body, point, None if isinstance(ids, slice) else ids)
+        return np.concatenate([jacp[:, :, self.dofs], jacr[:, :, self.dofs]], axis=1)
+
+
+def point_jacobian(model, batch, body: int, dofs: np.ndarray) -> PointJacobian | GatheredJacobian:
+    """The Jacobian of a point on ``body`` over ``dofs``: from bound fields on a MuJoCo batch
+    (one that can ``bind``), else from the batch's own ``jac``. Not an ``isinstance`` test: the
+    Isaac Lab venv's MuJoCo has no ``mujoco.batch`` to import."""
+    if hasattr(batch, "bind"):
+        return PointJacobian(model, batch, body, dofs)
+    return GatheredJacobian(batch, body, dofs)
