@@ -142,7 +142,7 @@ def test_gather_with_a_fallback_read_and_derived_keys() -> None:
     reads = [Read("a", state[:, 2:8], [0, 5]), Read("b", odd, [2, 1])]
     spec = {"a": ArraySpec((2,)), "d": ArraySpec((3,)), "b": ArraySpec((2,))}
     gather = Gather(spec, 4, [(slice(0, 4), reads)])
-    assert [r.key for _, r in gather.fallback] == ["b"] and gather.single is None
+    assert [r.key for _, r in gather.fallback] == ["b"]
     obs = gather()
     assert list(obs) == ["a", "d", "b"] and obs["d"].shape == (4, 3)
     np.testing.assert_array_equal(obs["a"], state[:, [2, 7]].astype(np.float32))
@@ -150,9 +150,8 @@ def test_gather_with_a_fallback_read_and_derived_keys() -> None:
     obs["d"][:] = 1.0  # a state's derive writes the whole key
     again = gather()
     assert not any(np.shares_memory(obs[k], again[k]) for k in spec)
-    # Without the fallback, the single-dtype path hands out the same values.
+    # Without the fallback, the gather hands out the same values.
     plain = Gather({"a": spec["a"], "d": spec["d"]}, 4, [(slice(0, 4), reads[:1])])
-    assert plain.single is not None
     np.testing.assert_array_equal(plain()["a"], obs["a"])
 
 

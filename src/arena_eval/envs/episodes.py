@@ -15,12 +15,6 @@ _NONE = np.zeros(0, dtype=np.int64)  # no env ended this step
 _NONE.flags.writeable = False
 
 
-def _frozen(flags: np.ndarray) -> np.ndarray:
-    copy = flags.copy()
-    copy.flags.writeable = False
-    return copy
-
-
 class EpisodeBook:
     def __init__(
         self, num_envs: int, max_episode_steps: int, rank: int = 0, variations=None
@@ -37,7 +31,7 @@ class EpisodeBook:
         self._counting = np.zeros(num_envs, dtype=np.int64)  # ``active`` as 0/1, for steps
         # A read-only copy of ``active``, made where it changes (begin, start): each step's
         # result hands it out as its own flags, with no copy per step.
-        self._snapshot = _frozen(self.active)
+        self._active_changed()
         self.episode_index = np.full(num_envs, -1, dtype=np.int64)
         self.episode_seed = np.zeros(num_envs, dtype=np.int64)
         self.source: EpisodeSource | None = None
@@ -55,9 +49,7 @@ class EpisodeBook:
     def begin(self, source: EpisodeSource) -> None:
         self.source = source
         self.active[:] = False
-        self.num_active = 0
-        self._counting[:] = 0
-        self._snapshot = _frozen(self.active)
+        self._active_changed()
         self._oldest = int(self.steps.max(initial=0))
 
     def start(self, env_ids: np.ndarray) -> np.ndarray:
@@ -75,10 +67,15 @@ class EpisodeBook:
             self.active[env_id] = True
             self.steps[env_id] = 0
             started.append(env_id)
+        self._active_changed()
+        return np.array(started, dtype=np.int64)
+
+    def _active_changed(self) -> None:
+        """Bring what is kept of ``active`` up to date: its count, its 0/1 copy, its snapshot."""
         self.num_active = int(np.count_nonzero(self.active))
         self._counting[:] = self.active
-        self._snapshot = _frozen(self.active)
-        return np.array(started, dtype=np.int64)
+        self._snapshot = self.active.copy()
+        self._snapshot.flags.writeable = False
 
     def rngs(self, env_ids: np.ndarray) -> list[np.random.Generator]:
         """One generator per env from its episode's seed: the reset distribution's draw."""

@@ -197,12 +197,9 @@ class Gather:
                 self.takes.append((plan["flat"], src_idx, scratch[lo : lo + dst_idx.size], None))
             else:
                 self.takes.append((plan["flat"], src_idx, scratch, dst_idx))
-        # The common case, every key in one dtype that has reads, none of them a fallback:
-        # one cast, one comprehension.
-        self.single = None
-        if len(sizes) == 1 and len(self.scratch) == 1 and not fallback:
-            ((dtype, scratch),) = self.scratch.items()
-            self.single = (dtype, scratch, [(k, sl, shape) for k, _, sl, shape in self.layout])
+        # Blocks of a dtype that no take fills (only fallback reads or derived keys): fresh
+        # empty arrays per call.
+        self.unscratched = [(d, size) for d, size in sizes.items() if d not in self.scratch]
 
     def __call__(self) -> dict[str, np.ndarray]:
         """Fresh observation arrays of every env, in the spec's order: the reads filled, the
@@ -212,14 +209,9 @@ class Gather:
                 flat.take(src, out=out, mode="clip")  # indices are in range by construction
             else:
                 out[dst] = flat[src]
-        if self.single is not None:
-            dtype, scratch, views = self.single
-            buf = scratch.astype(dtype)
-            return {key: buf[sl].reshape(shape) for key, sl, shape in views}
         bufs = {dtype: scratch.astype(dtype) for dtype, scratch in self.scratch.items()}
-        for dtype, size in self.sizes.items():
-            if dtype not in bufs:  # only fallback reads or derived keys of this dtype
-                bufs[dtype] = np.empty(size, dtype=dtype)
+        for dtype, size in self.unscratched:
+            bufs[dtype] = np.empty(size, dtype=dtype)
         obs = {key: bufs[dtype][sl].reshape(shape) for key, dtype, sl, shape in self.layout}
         for index, r in self.fallback:
             r.write(obs, index)

@@ -194,14 +194,6 @@ class FrankaState(EmbodimentState):
             np.multiply(u, self.run_scale, out=u)
             self.run_ctrl[...] = u
             return
-        if self.franka.mode == "joint_pos" and every and self.views:
-            # Both clamps at once (arm to its joint range, grip to [-1, 1]), a copy into the
-            # arm's controls, the grip into both fingers' targets.
-            clamped = np.minimum(np.maximum(actions, self.joint_action_low), self.joint_action_high)
-            ctrl[:, self.arm_u] = clamped[:, :7]
-            clamped[:, 7] += 1.0
-            np.multiply(clamped[:, 7:], self.finger_scale, out=ctrl[:, self.finger_u])
-            return
         if self.franka.mode == "joint_pos":
             targets = np.minimum(np.maximum(actions[:, :7], self.q_low), self.q_high)
         else:

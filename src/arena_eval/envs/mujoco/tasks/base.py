@@ -124,7 +124,6 @@ class TaskState:
         self.obj_v = int(joint.dofadr[0])
         self.obj_body = model.body("object").id
         m = sims.nsim
-        self.start_pos = np.zeros((m, 3))
         self.size_rows = np.tile(np.asarray(obj.size, dtype=float), (m, 1))  # object_size
         self.subtasks: dict[str, np.ndarray] = {}
         # Views of the object's state in every simulation (the Batch's arrays persist).
@@ -137,6 +136,7 @@ class TaskState:
         # contiguous arrays of one shape, NumPy's fast path (docs/performance.md).
         self._motion = np.zeros((3, 2, m))
         self._start = np.zeros((3, 2, m))  # [:, 0] the start position, [:, 1] stays zero
+        self.start_pos = self._start[:, 0].T  # (m, 3), a view: the episode's start position
         self._sum = np.zeros((2, m))
         self._peak = np.zeros((2, m))
         self._motion_limits = np.array([[OBJECT_MOVED_DISTANCE**2], [OBJECT_MOVED_SPEED**2]])
@@ -167,7 +167,6 @@ class TaskState:
     def after_reset(self, rows: np.ndarray) -> None:
         """Record the starting values that the episode's metrics compare against."""
         self.start_pos[rows] = self.sims.qpos[rows, self.obj_q : self.obj_q + 3]
-        self._start[:, 0, rows] = self.start_pos[rows].T
         self._peak[:, rows] = 0.0
         for flags in self.subtasks.values():
             flags[rows] = False
